@@ -1,0 +1,124 @@
+# Strata: build, check, bench, install, clean (and later lab, sysext).
+# `make check` and `make lab` install their Debian packages first (tools/deps.sh).
+
+VERSION := 0.1.0
+B ?= build
+SAN ?=
+PREFIX ?= /usr
+DESTDIR ?=
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+PYTHON ?= /usr/bin/python3
+
+PKGS := libsystemd openssl tss2-esys tss2-mu tss2-tctildr jose libcurl libmicrohttpd \
+	jansson libcryptsetup
+# Recursive (=) so pkg-config runs after the dependency step has installed them.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS = $(shell pkg-config --libs $(PKGS))
+
+CFLAGS ?= -O2 -g
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+CFLAGS := -O1 -g
+endif
+ifeq ($(SAN),fuzz)
+SANFLAGS := -fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=all -fno-omit-frame-pointer
+CFLAGS := -O1 -g
+endif
+
+ALL_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -DSTRATA_VERSION='"$(VERSION)"' \
+	-Iagent $(SANFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
+ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
+
+LIB_SRCS := $(sort $(wildcard agent/*/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o) $(B)/agent/core/spec-schema.o
+LIB := $(B)/libstrata.a
+
+STRATAD := $(B)/stratad
+STRATA := $(B)/strata
+STRATA_SRCS := $(sort $(wildcard tools/strata/*.c))
+STRATA_OBJS := $(STRATA_SRCS:%.c=$(B)/%.o)
+
+UNIT_SRCS := $(sort $(wildcard tests/unit/test-*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/unit/%)
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_REPLAY := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/tests/fuzz/%-replay)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/tests/fuzz/%)
+BENCH_SRCS := $(sort $(wildcard tests/bench/bench-*.c))
+BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(B)/tests/bench/%)
+
+.PHONY: all check bench install clean deps build-all unit-bins fuzz-replay fuzzers lab
+.DELETE_ON_ERROR:
+
+all:
+	@tools/deps.sh build
+	@$(MAKE) --no-print-directory -j$(JOBS) build-all
+
+build-all: $(STRATAD) $(STRATA)
+
+deps:
+	@tools/deps.sh check
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# The spec's JSON Schema is compiled into the binaries so that stratad and
+# strata validate against exactly the schema they were built with.
+$(B)/agent/core/spec-schema.o: agent/core/spec-schema.S proto/spec.schema.json
+	@mkdir -p $(@D)
+	$(CC) $(SANFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(STRATAD): $(B)/agent/stratad.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(STRATA): $(STRATA_OBJS) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs cmocka)
+
+$(B)/tests/fuzz/%-replay: $(B)/tests/fuzz/%.o $(B)/tests/fuzz/replay-main.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/tests/fuzz/fuzz-%: $(B)/tests/fuzz/fuzz-%.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+
+$(B)/tests/bench/%: $(B)/tests/bench/%.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+unit-bins: $(UNIT_BINS)
+fuzz-replay: $(FUZZ_REPLAY)
+fuzzers: $(FUZZ_BINS)
+
+# check: plain build, the unit tests again under ASan+UBSan, fuzz corpus
+# replay under ASan+UBSan, a few seconds of libFuzzer per target (clang),
+# unit-file verification and the system tests; one summary line at the end.
+check: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) build-all unit-bins
+	@$(MAKE) --no-print-directory -j$(JOBS) B=build/asan SAN=1 build-all unit-bins fuzz-replay
+	@$(MAKE) --no-print-directory -j$(JOBS) B=build/fuzz SAN=fuzz CC=clang fuzzers
+	@B=$(B) PYTHON=$(PYTHON) tests/run-checks.sh
+
+bench: all
+	@$(MAKE) --no-print-directory -j$(JOBS) $(BENCH_BINS)
+	@B=$(B) tests/bench/run.sh
+
+lab:
+	@tools/deps.sh lab
+	@echo "make lab: the virtual lab is not built yet (issue: the virtual lab); see README.md" >&2
+	@exit 1
+
+install: all
+	install -D -m 0755 $(STRATAD) $(DESTDIR)$(PREFIX)/bin/stratad
+	install -D -m 0755 $(STRATA) $(DESTDIR)$(PREFIX)/bin/strata
+	install -D -m 0644 images/units/stratad.service $(DESTDIR)$(PREFIX)/lib/systemd/system/stratad.service
+	install -D -m 0644 proto/spec.schema.json $(DESTDIR)$(PREFIX)/share/strata/spec.schema.json
+
+clean:
+	rm -rf build
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,26 @@
+/* Secret: a length-tracked buffer for key material that is wiped with
+ * OPENSSL_cleanse before it is freed, and that cannot be passed to a
+ * printf-style %s by accident (it is not a char *). */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct Secret {
+        uint8_t *data;
+        size_t size;
+} Secret;
+
+/* Allocates a zeroed secret of `size` bytes; returns NULL on OOM. */
+Secret *secret_new(size_t size);
+/* Copies `size` bytes from `data` into a new secret; NULL on OOM. */
+Secret *secret_new_copy(const void *data, size_t size);
+/* Wipes and frees; accepts NULL; returns NULL. */
+Secret *secret_free(Secret *s);
+/* Wipes an arbitrary buffer in place (OPENSSL_cleanse). */
+void secret_wipe(void *p, size_t size);
+
+static inline void secret_freep(Secret **s) {
+        secret_free(*s);
+}
+#define _cleanup_secret_ __attribute__((cleanup(secret_freep)))

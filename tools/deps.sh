@@ -1,0 +1,36 @@
+#!/bin/sh
+# Installs the Debian packages a Strata target needs, and only when one is
+# missing: apt-get runs at most once per call, never when all are present.
+# Usage: tools/deps.sh build|check|lab
+set -eu
+
+build="build-essential pkg-config libsystemd-dev libssl-dev libtss2-dev libjose-dev
+ libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libcryptsetup-dev libyaml-dev"
+# check: unit tests (cmocka), system tests (Debian's pytest, run with
+# /usr/bin/python3), fuzzing (clang's libFuzzer runtime), unit verification.
+check="$build libcmocka-dev python3 python3-pytest clang libclang-rt-14-dev systemd"
+lab="$check"
+
+case "${1:-}" in
+build) want=$build ;;
+check) want=$check ;;
+lab) want=$lab ;;
+*) echo "usage: $0 build|check|lab" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+        s=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+        [ "$s" = installed ] || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing:$missing"
+if [ "$(id -u)" != 0 ]; then
+        echo "deps: these Debian packages are missing and installing them needs root:$missing" >&2
+        exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,280 @@
+/* HttpServer: libmicrohttpd driven from sd-event, and route dispatch.
+ *
+ * Why an external loop and not MHD's own thread: handlers read and change the
+ * agent's state (the Manager) without locks only because everything runs on
+ * one thread. MHD runs in epoll mode without a polling thread; its epoll fd
+ * is one sd-event io source and MHD's connection time-outs one timer. */
+#include "core/http-server.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cleanup.h"
+
+struct HttpServer {
+        sd_event *event;
+        struct MHD_Daemon *daemon;
+        sd_event_source *io;
+        sd_event_source *timer;
+        HttpServerConfig cfg;
+};
+
+/* Per-request state, kept by MHD between calls of the access handler. */
+typedef struct HttpConn {
+        char *body;
+        size_t body_size;
+        bool too_large;
+} HttpConn;
+
+int http_response_take(HttpResponse *resp, unsigned status, const char *content_type, char *body) {
+        free(resp->body);
+        resp->status = status;
+        resp->content_type = content_type;
+        resp->body = body;
+        resp->body_size = body ? strlen(body) : 0;
+        return 0;
+}
+
+int http_response_text(HttpResponse *resp, unsigned status, const char *text) {
+        char *b = strdup(text);
+        if (!b)
+                return -ENOMEM;
+        return http_response_take(resp, status, "text/plain; charset=utf-8", b);
+}
+
+int http_response_error(HttpResponse *resp, unsigned status, const char *message) {
+        char *b = NULL;
+        /* messages are ours, never client-supplied, so no JSON escaping is
+         * needed beyond what json-safe constant strings already are */
+        if (asprintf(&b, "{\"error\":\"%s\",\"status\":%u}\n", message, status) < 0)
+                return -ENOMEM;
+        return http_response_take(resp, status, "application/json", b);
+}
+
+static const HttpRoute *route_find(const HttpServer *s, const char *method, const char *path,
+                                   bool *ret_path_known) {
+        *ret_path_known = false;
+        for (size_t i = 0; i < s->cfg.n_routes; i++) {
+                const HttpRoute *r = &s->cfg.routes[i];
+                size_t n = strlen(r->path);
+                bool match = n > 0 && r->path[n - 1] == '*' ? strncmp(path, r->path, n - 1) == 0
+                                                            : strcmp(path, r->path) == 0;
+                if (!match)
+                        continue;
+                *ret_path_known = true;
+                if (strcmp(method, r->method) == 0 ||
+                    (strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0))
+                        return r;
+        }
+        return NULL;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, HttpResponse *resp) {
+        struct MHD_Response *mr;
+        enum MHD_Result ok;
+
+        mr = MHD_create_response_from_buffer(resp->body_size, resp->body, MHD_RESPMEM_MUST_FREE);
+        if (!mr)
+                return MHD_NO;
+        resp->body = NULL; /* MHD owns it now */
+        if (resp->content_type)
+                MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+        MHD_add_response_header(mr, "Cache-Control", "no-store");
+        ok = MHD_queue_response(c, resp->status, mr);
+        MHD_destroy_response(mr);
+        return ok;
+}
+
+static enum MHD_Result respond(HttpServer *s, struct MHD_Connection *c, const HttpRoute *route,
+                               const HttpRequest *req, HttpResponse *resp) {
+        if (s->cfg.observer)
+                s->cfg.observer(route, req, resp->status, s->cfg.userdata);
+        enum MHD_Result r = queue(c, resp);
+        free(resp->body);
+        return r;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls) {
+        HttpServer *s = cls;
+        HttpConn *hc = *con_cls;
+        HttpResponse resp = { .status = 500 };
+        size_t body_max = s->cfg.body_max ? s->cfg.body_max : HTTP_BODY_MAX;
+
+        (void) version;
+        if (!hc) {
+                hc = calloc(1, sizeof(*hc));
+                if (!hc)
+                        return MHD_NO;
+                *con_cls = hc;
+                return MHD_YES;
+        }
+
+        /* accumulate the body, refusing (after draining) what exceeds the cap */
+        if (*upload_data_size > 0) {
+                if (!hc->too_large && hc->body_size + *upload_data_size <= body_max) {
+                        char *nb = realloc(hc->body, hc->body_size + *upload_data_size + 1);
+                        if (!nb)
+                                return MHD_NO;
+                        memcpy(nb + hc->body_size, upload_data, *upload_data_size);
+                        hc->body = nb;
+                        hc->body_size += *upload_data_size;
+                        hc->body[hc->body_size] = '\0';
+                } else
+                        hc->too_large = true;
+                *upload_data_size = 0;
+                return MHD_YES;
+        }
+
+        HttpRequest req = {
+                .method = method,
+                .path = url,
+                .connection = c,
+                .body = hc->body,
+                .body_size = hc->body_size,
+        };
+
+        if (strlen(url) > HTTP_URL_MAX) {
+                http_response_error(&resp, 414, "URI too long");
+                return respond(s, c, NULL, &req, &resp);
+        }
+        if (hc->too_large) {
+                http_response_error(&resp, 413, "request body too large");
+                return respond(s, c, NULL, &req, &resp);
+        }
+
+        bool path_known;
+        const HttpRoute *route = route_find(s, method, url, &path_known);
+        if (!route) {
+                if (path_known)
+                        http_response_error(&resp, 405, "method not allowed");
+                else
+                        http_response_error(&resp, 404, "not found");
+                return respond(s, c, NULL, &req, &resp);
+        }
+
+        int r = route->handler(&req, &resp, s->cfg.userdata);
+        if (r < 0 || resp.status < 100 || resp.status > 599) {
+                free(resp.body);
+                resp = (HttpResponse) { 0 };
+                http_response_error(&resp, 500, "internal error");
+        }
+        return respond(s, c, route, &req, &resp);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+        HttpConn *hc = *con_cls;
+        (void) cls;
+        (void) c;
+        (void) toe;
+        if (hc) {
+                free(hc->body);
+                free(hc);
+                *con_cls = NULL;
+        }
+}
+
+/* After every MHD_run: MHD may want to be called again after a delay (idle
+ * connection time-outs) or right away (data it already buffered). */
+static int rearm_timer(HttpServer *s) {
+        MHD_UNSIGNED_LONG_LONG ms;
+        uint64_t now;
+        int r;
+
+        if (MHD_get_timeout(s->daemon, &ms) != MHD_YES)
+                return sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+        r = sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+        if (r < 0)
+                return r;
+        r = sd_event_source_set_time(s->timer, now + (uint64_t) ms * 1000u);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
+}
+
+static int on_io(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+        HttpServer *s = userdata;
+        (void) es;
+        (void) fd;
+        (void) revents;
+        MHD_run(s->daemon);
+        (void) rearm_timer(s);
+        return 0;
+}
+
+static int on_timer(sd_event_source *es, uint64_t usec, void *userdata) {
+        (void) usec;
+        return on_io(es, -1, 0, userdata);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+        /* MHD's own diagnostics (malformed requests, resource limits) are
+         * client-caused; they are dropped here and visible as status codes
+         * in the observer's metrics instead of as log lines. */
+        (void) cls;
+        (void) fmt;
+        (void) ap;
+}
+
+int http_server_new(sd_event *event, int listen_fd, const HttpServerConfig *cfg, HttpServer **ret) {
+        _cleanup_close_ int fd = listen_fd;
+        const union MHD_DaemonInfo *info;
+        HttpServer *s;
+        int r;
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->event = sd_event_ref(event);
+        s->cfg = *cfg;
+
+        s->daemon = MHD_start_daemon(
+                MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_access, s,
+                MHD_OPTION_LISTEN_SOCKET, fd,
+                MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                MHD_OPTION_CONNECTION_LIMIT, (unsigned) HTTP_CONNECTIONS_MAX,
+                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) HTTP_CONNECTION_TIMEOUT_SEC,
+                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) (HTTP_URL_MAX * 8),
+                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                MHD_OPTION_END);
+        if (!s->daemon) {
+                http_server_free(s);
+                return -EIO;
+        }
+        fd = -1; /* MHD closes it in MHD_stop_daemon */
+
+        info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+        if (!info) {
+                http_server_free(s);
+                return -EIO;
+        }
+        r = sd_event_add_io(event, &s->io, info->epoll_fd, EPOLLIN, on_io, s);
+        if (r >= 0)
+                r = sd_event_add_time(event, &s->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_timer, s);
+        if (r < 0) {
+                http_server_free(s);
+                return r;
+        }
+        (void) sd_event_source_set_description(s->io, "http-server");
+        (void) sd_event_source_set_description(s->timer, "http-server-timer");
+        (void) rearm_timer(s);
+        *ret = s;
+        return 0;
+}
+
+HttpServer *http_server_free(HttpServer *s) {
+        if (!s)
+                return NULL;
+        sd_event_source_disable_unref(s->io);
+        sd_event_source_disable_unref(s->timer);
+        if (s->daemon)
+                MHD_stop_daemon(s->daemon);
+        sd_event_unref(s->event);
+        free(s);
+        return NULL;
+}

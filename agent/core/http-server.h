@@ -1,0 +1,71 @@
+/* HttpServer: libmicrohttpd on the agent's sd-event loop, with routes as a
+ * table. Used by the local API now, and by the boot server, the peer API and
+ * the BMC emulator later. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <systemd/sd-event.h>
+
+struct MHD_Connection;
+typedef struct HttpServer HttpServer;
+
+/* Request bodies larger than this get 413; longer URLs get 414. A route
+ * table may ask for less, never more. */
+#define HTTP_BODY_MAX (1024u * 1024u)
+#define HTTP_URL_MAX 2048u
+#define HTTP_CONNECTIONS_MAX 64u
+#define HTTP_CONNECTION_TIMEOUT_SEC 10u
+
+typedef struct HttpRequest {
+        const char *method;
+        const char *path; /* without the query string */
+        struct MHD_Connection *connection; /* for headers and query arguments */
+        const char *body;  /* NUL-terminated copy, NULL when there was none */
+        size_t body_size;
+} HttpRequest;
+
+typedef struct HttpResponse {
+        unsigned status;
+        const char *content_type; /* static string */
+        char *body;               /* owned, freed by the server */
+        size_t body_size;
+} HttpResponse;
+
+/* A handler fills `resp` and returns 0; a negative errno means a local fault
+ * and becomes a 500 with no detail leaked to the client. */
+typedef int (*HttpHandler)(const HttpRequest *req, HttpResponse *resp, void *userdata);
+
+typedef struct HttpRoute {
+        const char *method;
+        const char *path; /* exact match, or a prefix when it ends in '*' */
+        HttpHandler handler;
+} HttpRoute;
+
+/* Called after every request with the final status: for metrics. `route` is
+ * NULL when no route matched. */
+typedef void (*HttpObserver)(const HttpRoute *route, const HttpRequest *req, unsigned status,
+                             void *userdata);
+
+typedef struct HttpServerConfig {
+        const HttpRoute *routes;
+        size_t n_routes;
+        HttpObserver observer; /* optional */
+        void *userdata;        /* passed to handlers and the observer */
+        size_t body_max;       /* 0 means HTTP_BODY_MAX */
+} HttpServerConfig;
+
+/* Serves on `listen_fd` (a bound, listening stream socket: TCP or AF_UNIX);
+ * ownership of the fd passes to the server, also on failure. */
+int http_server_new(sd_event *event, int listen_fd, const HttpServerConfig *cfg, HttpServer **ret);
+HttpServer *http_server_free(HttpServer *s);
+
+static inline void http_server_freep(HttpServer **p) {
+        http_server_free(*p);
+}
+
+/* Response helpers; they take ownership of `body` (also on failure). */
+int http_response_take(HttpResponse *resp, unsigned status, const char *content_type, char *body);
+int http_response_text(HttpResponse *resp, unsigned status, const char *text);
+/* {"error": "...", "status": N} */
+int http_response_error(HttpResponse *resp, unsigned status, const char *message);

@@ -1,0 +1,15 @@
+/* The local API: stratad's HTTP interface on a unix socket, for the strata
+ * CLI and for monitoring. GET /v1/status, GET /metrics, GET /healthz. */
+#pragma once
+
+#include "core/http-server.h"
+
+typedef struct Manager Manager;
+
+/* Binds (or takes from systemd socket activation) the API socket and starts
+ * serving it on the Manager's loop. Logs its own failures. */
+int local_api_start(Manager *m);
+
+/* Exposed for in-process tests. */
+extern const HttpRoute local_api_routes[];
+extern const size_t local_api_n_routes;

@@ -1,0 +1,69 @@
+/* Manager: the one object that owns stratad's event loop and everything on
+ * it (spec, state store, metrics, HTTP client and servers). main() builds
+ * it; every callback gets it as userdata; tests build one in-process. */
+#pragma once
+
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "core/phase.h"
+
+typedef struct Spec Spec;
+typedef struct StateStore StateStore;
+typedef struct Metrics Metrics;
+typedef struct CurlEvent CurlEvent;
+typedef struct HttpServer HttpServer;
+
+#define MANAGER_DEFAULT_SPEC "/etc/strata/spec.json"
+#define MANAGER_DEFAULT_STATE_DIR "/var/lib/strata"
+#define MANAGER_DEFAULT_API_SOCKET "/run/strata/stratad.sock"
+
+typedef struct ManagerConfig {
+        const char *spec_path;
+        const char *state_dir;
+        const char *api_socket; /* ignored when the socket is passed in by systemd */
+} ManagerConfig;
+
+typedef struct Manager {
+        sd_event *event;
+        char *spec_path;
+        char *state_dir;
+        char *api_socket;
+
+        Spec *spec;
+        StateStore *state;
+        Metrics *metrics;
+        CurlEvent *curl;
+        HttpServer *api;
+
+        Phase phase;
+        uint64_t boots;          /* how many times stratad started on this state dir */
+        uint64_t started_usec;   /* CLOCK_MONOTONIC */
+} Manager;
+
+/* Allocates the Manager and its loop; nothing is opened yet. */
+int manager_new(const ManagerConfig *cfg, Manager **ret);
+Manager *manager_free(Manager *m);
+
+/* Loads and validates the spec (refusing it logs every error), opens the
+ * state store, binds the local API, installs signal handlers and the
+ * watchdog. -errno on failure, already logged. */
+int manager_start(Manager *m);
+
+/* Runs the loop until SIGTERM/SIGINT; returns the loop's exit code. */
+int manager_run(Manager *m);
+
+/* Re-reads the spec (SIGHUP). A spec that fails validation is refused, its
+ * errors logged, and the running spec kept. 0 if replaced, -errno if not. */
+int manager_reload_spec(Manager *m);
+
+/* Applies one phase event through the transition table and persists the
+ * new phase; -EPERM if the table does not allow it. */
+int manager_phase_event(Manager *m, PhaseEvent ev);
+
+/* One human line for sd_notify STATUS= and `strata status`. */
+int manager_status_line(const Manager *m, char *buf, size_t size);
+
+static inline void manager_freep(Manager **p) {
+        manager_free(*p);
+}

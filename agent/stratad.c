@@ -1,0 +1,119 @@
+/* stratad: the Strata node agent's entry point. Parses the command line,
+ * builds the Manager and runs its loop; `--check-spec` validates a spec file
+ * and exits. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cleanup.h"
+#include "core/log.h"
+#include "core/manager.h"
+#include "core/spec-check.h"
+
+static void help(void) {
+        printf("Usage: stratad [OPTIONS]\n"
+               "       stratad --check-spec FILE\n"
+               "\n"
+               "The Strata node agent: unseals this node's disk, attests it, provisions its\n"
+               "neighbours and builds the cluster, as the fleet spec says.\n"
+               "\n"
+               "  --spec FILE          fleet spec (default %s)\n"
+               "  --state-dir DIR      persistent state (default %s)\n"
+               "  --api-socket PATH    local API socket (default %s; a socket passed by\n"
+               "                       systemd socket activation takes precedence)\n"
+               "  --log-target TARGET  auto, journal or stderr (default auto: the journal when\n"
+               "                       stderr is connected to it, stderr otherwise)\n"
+               "  --log-level LEVEL    0-7 or debug, info, notice, warning, err (default info)\n"
+               "  --check-spec FILE    validate FILE, print every error with its JSON path,\n"
+               "                       exit 0 if it is valid and 1 if not\n"
+               "  -h, --help           show this help\n"
+               "  --version            show the version\n"
+               "\n"
+               "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the spec (a spec that\n"
+               "fails validation is refused and the running one kept).\n",
+               MANAGER_DEFAULT_SPEC, MANAGER_DEFAULT_STATE_DIR, MANAGER_DEFAULT_API_SOCKET);
+}
+
+static int parse_level(const char *s) {
+        static const char *const names[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (strcmp(s, names[i]) == 0)
+                        return (int) i;
+        if (s[0] >= '0' && s[0] <= '7' && s[1] == '\0')
+                return s[0] - '0';
+        return -EINVAL;
+}
+
+int main(int argc, char **argv) {
+        enum { ARG_SPEC = 0x100, ARG_STATE_DIR, ARG_API_SOCKET, ARG_LOG_TARGET, ARG_LOG_LEVEL,
+               ARG_CHECK_SPEC, ARG_VERSION };
+        static const struct option options[] = {
+                { "spec", required_argument, NULL, ARG_SPEC },
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "api-socket", required_argument, NULL, ARG_API_SOCKET },
+                { "log-target", required_argument, NULL, ARG_LOG_TARGET },
+                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                { "check-spec", required_argument, NULL, ARG_CHECK_SPEC },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {}
+        };
+        ManagerConfig cfg = { 0 };
+        LogTarget target = LOG_TARGET_AUTO;
+        int level = LOG_INFO, c, r;
+        const char *check = NULL;
+        _cleanup_(manager_freep) Manager *m = NULL;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case ARG_SPEC: cfg.spec_path = optarg; break;
+                case ARG_STATE_DIR: cfg.state_dir = optarg; break;
+                case ARG_API_SOCKET: cfg.api_socket = optarg; break;
+                case ARG_CHECK_SPEC: check = optarg; break;
+                case ARG_LOG_TARGET:
+                        target = log_target_from_string(optarg);
+                        if (target < 0) {
+                                fprintf(stderr, "stratad: --log-target: expected auto, journal or stderr, got \"%s\"\n", optarg);
+                                return EXIT_FAILURE;
+                        }
+                        break;
+                case ARG_LOG_LEVEL:
+                        level = parse_level(optarg);
+                        if (level < 0) {
+                                fprintf(stderr, "stratad: --log-level: expected 0-7 or a level name, got \"%s\"\n", optarg);
+                                return EXIT_FAILURE;
+                        }
+                        break;
+                case 'h': help(); return EXIT_SUCCESS;
+                case ARG_VERSION: printf("stratad %s\n", STRATA_VERSION); return EXIT_SUCCESS;
+                default: return EXIT_FAILURE;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "stratad: unexpected argument \"%s\" (see --help)\n", argv[optind]);
+                return EXIT_FAILURE;
+        }
+
+        if (check)
+                return spec_check_report(check, stdout, stderr);
+
+        log_setup(target, level, "stratad");
+
+        r = manager_new(&cfg, &m);
+        if (r < 0) {
+                log_error_errno(r, "Cannot set up");
+                return EXIT_FAILURE;
+        }
+        r = manager_start(m);
+        if (r < 0)
+                return EXIT_FAILURE;
+        r = manager_run(m);
+        if (r < 0) {
+                log_error_errno(r, "Event loop failed");
+                return EXIT_FAILURE;
+        }
+        log_info("Stopped");
+        return r;
+}

@@ -1,0 +1,82 @@
+/* The CLI's client for stratad's local API (HTTP over a unix socket, libcurl easy). */
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cleanup.h"
+#include "strata.h"
+
+/* The API's replies are small; anything larger is not stratad. */
+#define API_REPLY_MAX (4u * 1024u * 1024u)
+#define API_TIMEOUT_MS 10000L
+
+typedef struct Reply {
+        char *data;
+        size_t size;
+        int too_large;
+} Reply;
+
+static size_t on_data(char *p, size_t size, size_t n, void *userdata) {
+        Reply *r = userdata;
+        size_t len = size * n;
+        if (r->size + len > API_REPLY_MAX) {
+                r->too_large = 1;
+                return 0;
+        }
+        char *nd = realloc(r->data, r->size + len + 1);
+        if (!nd)
+                return 0;
+        memcpy(nd + r->size, p, len);
+        r->data = nd;
+        r->size += len;
+        r->data[r->size] = '\0';
+        return len;
+}
+
+int api_get_json(const CliContext *ctx, const char *path, json_t **ret) {
+        Reply reply = { 0 };
+        char url[512], errbuf[CURL_ERROR_SIZE] = "";
+        long status = 0;
+        CURLcode cc;
+        CURL *c;
+        int r = 0;
+
+        c = curl_easy_init();
+        if (!c)
+                return -ENOMEM;
+        /* the host part is ignored over a unix socket */
+        snprintf(url, sizeof(url), "http://stratad%s", path);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, ctx->socket_path);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &reply);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, API_TIMEOUT_MS);
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+
+        cc = curl_easy_perform(c);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(c);
+
+        if (cc != CURLE_OK) {
+                fprintf(stderr, "strata: cannot reach stratad at %s: %s\n", ctx->socket_path,
+                        reply.too_large ? "reply too large" : errbuf[0] ? errbuf : curl_easy_strerror(cc));
+                r = cc == CURLE_COULDNT_CONNECT ? -ECONNREFUSED : -EIO;
+        } else if (status != 200) {
+                fprintf(stderr, "strata: stratad answered %ld for %s: %s", status, path,
+                        reply.data ? reply.data : "\n");
+                r = -EPROTO;
+        } else {
+                json_error_t e;
+                *ret = json_loadb(reply.data ? reply.data : "", reply.size, 0, &e);
+                if (!*ret) {
+                        fprintf(stderr, "strata: stratad's reply to %s is not JSON: %s (line %d, column %d)\n",
+                                path, e.text, e.line, e.column);
+                        r = -EBADMSG;
+                }
+        }
+        free(reply.data);
+        return r;
+}

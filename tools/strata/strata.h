@@ -1,0 +1,19 @@
+/* strata, the operator CLI: its commands and the local API client they
+ * share. The CLI talks to stratad only through the local API. */
+#pragma once
+
+#include <jansson.h>
+
+#define STRATA_DEFAULT_SOCKET "/run/strata/stratad.sock"
+
+typedef struct CliContext {
+        const char *socket_path;
+        int json; /* --json: raw output */
+} CliContext;
+
+/* GETs `path` from stratad's local API and parses the JSON reply.
+ * Returns 0, or -errno with a human message already printed to stderr. */
+int api_get_json(const CliContext *ctx, const char *path, json_t **ret);
+
+int cmd_spec(const CliContext *ctx, int argc, char **argv);
+int cmd_status(const CliContext *ctx, int argc, char **argv);

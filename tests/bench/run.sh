@@ -1,0 +1,8 @@
+#!/bin/sh
+# make bench: runs every benchmark and prints its figures.
+set -eu
+cd "$(dirname "$0")/../.."
+B=${B:-build}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$B/tests/bench/bench-core" "$work/state" proto/examples/rack.json

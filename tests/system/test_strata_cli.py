@@ -1,0 +1,51 @@
+"""The strata CLI against a running stratad, and offline spec validation."""
+import json
+import os
+
+from conftest import EXAMPLES, STRATA, run
+
+
+def test_status_table(stratad):
+    r = run(STRATA, "--socket", stratad.socket, "status")
+    assert r.returncode == 0, r.stderr
+    rows = dict(line.split(None, 1) for line in r.stdout.splitlines() if line.strip())
+    assert rows["PHASE"] == "boot"
+    assert rows["FLEET"].startswith("rack-a")
+    assert rows["PEERS"] == "(none)" and rows["LEASES"] == "(none)"
+
+
+def test_status_json_is_the_api_document(stratad):
+    r = run(STRATA, "status", "--json", "--socket", stratad.socket)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["phase"] == "boot"
+    assert doc["spec"]["digest"] == stratad.status()["spec"]["digest"]
+
+
+def test_status_without_daemon_fails_clearly(tmp_path):
+    r = run(STRATA, "--socket", str(tmp_path / "none.sock"), "status")
+    assert r.returncode != 0
+    assert "cannot reach stratad" in r.stderr
+
+
+def test_spec_validate_examples():
+    r = run(STRATA, "spec", "validate", os.path.join(EXAMPLES, "rack.json"), os.path.join(EXAMPLES, "minimal.json"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("valid") == 2
+
+
+def test_spec_validate_reports_path(tmp_path):
+    with open(os.path.join(EXAMPLES, "minimal.json")) as f:
+        doc = json.load(f)
+    doc["inventory"][2]["macs"] = ["not-a-mac"]
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps(doc))
+    r = run(STRATA, "spec", "validate", str(p))
+    assert r.returncode != 0
+    assert "$.inventory[2].macs[0]" in r.stderr
+
+
+def test_unknown_command():
+    r = run(STRATA, "frobnicate")
+    assert r.returncode == 2
+    assert "unknown command" in r.stderr

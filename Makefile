@@ -48,6 +48,8 @@ BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(B)/tests/bench/%)
 
 .PHONY: all check bench install clean deps build-all unit-bins fuzz-replay fuzzers lab
 .DELETE_ON_ERROR:
+# objects of tests and fuzzers are intermediates: keep them for incremental rebuilds
+.SECONDARY:
 
 all:
 	@tools/deps.sh build

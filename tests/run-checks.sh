@@ -7,7 +7,8 @@
 #   fuzz-seeds every saved fuzz input replayed under ASan+UBSan (gcc)
 #   fuzz       a few seconds of libFuzzer per target (clang)
 #   units      systemd-analyze verify and a security-exposure ceiling
-#   system     pytest: stratad as a real process, talked to over its socket
+#   system     pytest: stratad as a real process, talked to over its socket,
+#              once as built and once built with ASan+UBSan
 set -u
 cd "$(dirname "$0")/.."
 SRC=$PWD
@@ -105,20 +106,30 @@ for u in images/units/*.service; do
 done
 rm -rf "$units"
 
-log=$LOGS/system.log
-"$PYTHON" -m pytest -p no:cacheprovider -rfEs -q tests/system >"$log" 2>&1
-rc=$?
-line=$(tail -n 1 "$log")
-n() { echo "$line" | grep -oE "[0-9]+ $1" | grep -oE '^[0-9]+' || echo 0; }
-sp=$(n passed); sf=$(n failed); se=$(n error); ss=$(n skipped)
-passed=$((passed + sp)); failed=$((failed + sf + se)); skipped=$((skipped + ss))
-echo "system: $sp passed, $((sf + se)) failed, $ss skipped"
-if [ $rc -ne 0 ] && [ $((sf + se)) -eq 0 ]; then
-        report system "pytest exited $rc" fail "$log"
-elif [ $((sf + se)) -gt 0 ]; then
-        grep -E '^(FAILED|ERROR)' "$log" | sed 's/^/    /'
-fi
-grep -E '^SKIPPED' "$log" | sed 's/^/    /'
+# The system tests run twice: against the plain build, and against the
+# ASan+UBSan build, so the daemon's real signal and reload paths are checked
+# for leaks and undefined behaviour too (a sanitizer report fails the exit
+# status that the tests assert).
+run_system() { # suite builddir
+        local log=$LOGS/$1.log rc line sp sf se ss
+        STRATA_BUILDDIR=$SRC/$2 "$PYTHON" -m pytest -p no:cacheprovider -rfEs -q tests/system >"$log" 2>&1
+        rc=$?
+        line=$(tail -n 1 "$log")
+        sp=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '^[0-9]+' || echo 0)
+        sf=$(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '^[0-9]+' || echo 0)
+        se=$(echo "$line" | grep -oE '[0-9]+ errors?' | grep -oE '^[0-9]+' || echo 0)
+        ss=$(echo "$line" | grep -oE '[0-9]+ skipped' | grep -oE '^[0-9]+' || echo 0)
+        passed=$((passed + sp)); failed=$((failed + sf + se)); skipped=$((skipped + ss))
+        echo "$1: $sp passed, $((sf + se)) failed, $ss skipped"
+        if [ $rc -ne 0 ] && [ $((sf + se)) -eq 0 ]; then
+                report "$1" "pytest exited $rc" fail "$log"
+        elif [ $((sf + se)) -gt 0 ]; then
+                grep -E '^(FAILED|ERROR)' "$log" | sed 's/^/    /'
+        fi
+        grep -E '^SKIPPED' "$log" | sed 's/^/    /'
+}
+run_system system "$B"
+run_system system-asan build/asan
 
 echo "logs: $LOGS"
 echo "$passed passed, $failed failed, $skipped skipped"

@@ -76,7 +76,7 @@ static void test_curl_event_add_connection_refused(void **state) {
         FixtureReply r;
         char url[128];
         int pending = 0;
-        unsigned short port;
+        unsigned short port = 0;
         /* a port that was just free: bind, note it, close */
         int fd = fixture_listen_loopback(&port);
         assert_true(fd >= 0);

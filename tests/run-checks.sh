@@ -75,7 +75,9 @@ for f in build/fuzz/tests/fuzz/fuzz-*; do
         log=$LOGS/fuzz-$name.log
         work=$(mktemp -d)
         cp -r "tests/fuzz/$name/." "$work/"
-        if "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+        dict=()
+        [ -f "tests/fuzz/$name.dict" ] && dict=(-dict="tests/fuzz/$name.dict")
+        if "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 "${dict[@]}" \
                 -artifact_prefix="$LOGS/$name-" "$work" >"$log" 2>&1; then
                 report fuzz "$name" pass
                 echo "fuzz: $name: $(grep -o 'Done [0-9]* runs' "$log" | tail -1) in ${FUZZ_SECONDS}s"

@@ -255,6 +255,20 @@ int curl_event_add(CurlEvent *ce, CURL *easy, CurlEventDoneFn done, void *userda
         return 0;
 }
 
+int curl_event_cancel(CurlEvent *ce, CURL *easy) {
+        for (CurlXfer *x = ce->xfers; x; x = x->next) {
+                if (x->easy != easy)
+                        continue;
+                LIST_REMOVE(ce->xfers, x);
+                ce->running--;
+                curl_multi_remove_handle(ce->multi, easy);
+                curl_easy_cleanup(easy);
+                free(x);
+                return 0;
+        }
+        return -ENOENT;
+}
+
 unsigned curl_event_running(const CurlEvent *ce) {
         return ce->running;
 }

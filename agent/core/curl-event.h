@@ -25,6 +25,10 @@ CurlEvent *curl_event_free(CurlEvent *ce);
  * runs exactly once unless the CurlEvent is freed first. */
 int curl_event_add(CurlEvent *ce, CURL *easy, CurlEventDoneFn done, void *userdata);
 
+/* Stops `easy` (started with curl_event_add) without calling its callback
+ * and frees it. Returns -ENOENT if it is not running here. */
+int curl_event_cancel(CurlEvent *ce, CURL *easy);
+
 /* Number of transfers not yet finished. */
 unsigned curl_event_running(const CurlEvent *ce);
 

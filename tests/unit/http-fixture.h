@@ -55,6 +55,9 @@ static inline void fixture_on_done(CurlEvent *ce, CURL *easy, CURLcode result, v
                 sd_event_exit(r->event, 0);
 }
 
+/* The easy handle of the last fixture_request(), for cancellation tests. */
+static CURL *fixture_last_easy;
+
 /* Starts `method url` with an optional body on `ce`; the reply lands in `r`. */
 static inline int fixture_request(CurlEvent *ce, sd_event *event, const char *method, const char *url,
                                   const char *body, FixtureReply *r, int *pending) {
@@ -76,6 +79,7 @@ static inline int fixture_request(CurlEvent *ce, sd_event *event, const char *me
         curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        fixture_last_easy = c;
         return curl_event_add(ce, c, fixture_on_done, r);
 }
 

@@ -117,12 +117,33 @@ static void test_curl_event_free_abandons_without_callbacks(void **state) {
         assert_int_equal(r.calls, 0);
 }
 
+static void test_curl_event_cancel_no_callback(void **state) {
+        Ctx *c = *state;
+        FixtureReply r1, r2;
+        char url[128];
+        int pending = 0;
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u/big", c->port);
+        assert_int_equal(fixture_request(c->curl, c->event, "GET", url, NULL, &r1, &pending), 0);
+        assert_int_equal(fixture_request(c->curl, c->event, "GET", url, NULL, &r2, &pending), 0);
+        assert_int_equal(curl_event_running(c->curl), 2);
+        CURL *second = fixture_last_easy;
+        assert_int_equal(curl_event_cancel(c->curl, second), 0);
+        assert_int_equal(curl_event_cancel(c->curl, second), -ENOENT);
+        assert_int_equal(curl_event_running(c->curl), 1);
+        pending--; /* the cancelled one never reports */
+        assert_int_equal(fixture_run(c->event), 0);
+        assert_int_equal(r2.calls, 0);
+        assert_int_equal(r1.calls, 1);
+        assert_int_equal(r1.status, 200);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_curl_event_add_completes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_curl_event_add_connection_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_curl_event_add_many_concurrent, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_curl_event_free_abandons_without_callbacks, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_curl_event_cancel_no_callback, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

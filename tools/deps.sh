@@ -7,8 +7,11 @@ set -eu
 build="build-essential pkg-config libsystemd-dev libssl-dev libtss2-dev libjose-dev
  libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libcryptsetup-dev libyaml-dev"
 # check: unit tests (cmocka), system tests (Debian's pytest, run with
-# /usr/bin/python3), fuzzing (clang's libFuzzer runtime), unit verification.
-check="$build libcmocka-dev python3 python3-pytest clang libclang-rt-14-dev systemd"
+# /usr/bin/python3), fuzzing (clang's libFuzzer runtime), unit verification,
+# and the real peers of the unseal tests: swtpm, tangd, the clevis CLI,
+# cryptsetup, socat (an inetd for tangd, which serves one request per process).
+check="$build libcmocka-dev python3 python3-pytest clang libclang-rt-14-dev systemd
+ swtpm swtpm-tools tpm2-tools tang jose clevis clevis-tpm2 clevis-luks cryptsetup-bin socat curl"
 lab="$check"
 
 case "${1:-}" in
@@ -31,6 +34,25 @@ if [ "$(id -u)" != 0 ]; then
         exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Packages installed only as test peers must not start services on this
+# machine (Debian's tang would listen on port 80 on every interface): a
+# policy-rc.d that refuses every start, for the length of the install.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 0755 "$policy"
+        own_policy=1
+fi
+trap '[ "$own_policy" = 1 ] && rm -f "$policy"' EXIT
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
+case " $missing " in
+*" tang "*)
+        # tests run tangd on loopback themselves; the packaged socket stays off
+        if [ -d /run/systemd/system ]; then
+                systemctl disable --now tangd.socket >/dev/null 2>&1 || true
+        fi
+        ;;
+esac

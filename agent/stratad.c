@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/cleanup.h"
+#include "core/secret.h"
 #include "core/log.h"
 #include "core/manager.h"
 #include "core/spec-check.h"
@@ -65,6 +66,8 @@ int main(int argc, char **argv) {
         int level = LOG_INFO, c, r;
         const char *check = NULL;
         _cleanup_(manager_freep) Manager *m = NULL;
+
+        secret_json_alloc_install();
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 switch (c) {

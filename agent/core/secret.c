@@ -1,6 +1,8 @@
 /* Secret: allocation, copy and wipe-on-free of key material (see secret.h). */
 #include "core/secret.h"
 
+#include <jansson.h>
+#include <malloc.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,4 +40,20 @@ Secret *secret_free(Secret *s) {
         free(s->data);
         free(s);
         return NULL;
+}
+
+static void *json_alloc(size_t size) {
+        return malloc(size);
+}
+
+static void json_wipe_free(void *p) {
+        if (!p)
+                return;
+        /* the whole block: jansson does not tell us the size it asked for */
+        OPENSSL_cleanse(p, malloc_usable_size(p));
+        free(p);
+}
+
+void secret_json_alloc_install(void) {
+        json_set_alloc_funcs(json_alloc, json_wipe_free);
 }

@@ -20,6 +20,11 @@ Secret *secret_free(Secret *s);
 /* Wipes an arbitrary buffer in place (OPENSSL_cleanse). */
 void secret_wipe(void *p, size_t size);
 
+/* Makes jansson wipe every block it frees (jansson copies strings, so a
+ * key parsed from a JWK or a token lives in its heap). Call once from main,
+ * before any JSON is parsed: it sets jansson's process-wide allocator. */
+void secret_json_alloc_install(void);
+
 static inline void secret_freep(Secret **s) {
         secret_free(*s);
 }

@@ -27,3 +27,10 @@ void unseal_report_clear(UnsealReport *r) {
         r->n_lines = 0;
         r->dropped = 0;
 }
+
+void unseal_where_format(char *dst, size_t size, const char *format, ...) {
+        va_list ap;
+        va_start(ap, format);
+        vsnprintf(dst, size, format, ap);
+        va_end(ap);
+}

@@ -19,3 +19,8 @@ typedef struct UnsealReport {
 void unseal_report_add(UnsealReport *r, const char *where, const char *format, ...)
         __attribute__((format(printf, 3, 4)));
 void unseal_report_clear(UnsealReport *r);
+
+/* Formats a pin's location ("sss(t=2)/jwe[1]:tang(URL)") into `dst`, cut to
+ * `size`: a location is a label, losing its tail is harmless. */
+void unseal_where_format(char *dst, size_t size, const char *format, ...)
+        __attribute__((format(printf, 3, 4)));

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/secret.h"
 #include "strata.h"
 
 typedef struct Command {
@@ -15,6 +16,7 @@ typedef struct Command {
 static const Command commands[] = {
         { "spec", cmd_spec, "spec validate FILE...   check a fleet spec; every error with its JSON path" },
         { "status", cmd_status, "status [--json]         the local node's phase, spec, peers and leases" },
+        { "unseal", cmd_unseal, "unseal encrypt|decrypt  clevis-compatible encrypt/decrypt (see strata unseal)" },
 };
 
 static void help(void) {
@@ -41,6 +43,8 @@ int main(int argc, char **argv) {
         };
         CliContext ctx = { .socket_path = STRATA_DEFAULT_SOCKET };
         int c;
+
+        secret_json_alloc_install();
 
         /* options may come before or after the command: `strata status --json` */
         while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0) {

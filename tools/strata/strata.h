@@ -17,3 +17,4 @@ int api_get_json(const CliContext *ctx, const char *path, json_t **ret);
 
 int cmd_spec(const CliContext *ctx, int argc, char **argv);
 int cmd_status(const CliContext *ctx, int argc, char **argv);
+int cmd_unseal(const CliContext *ctx, int argc, char **argv);

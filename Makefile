@@ -105,7 +105,8 @@ check: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) B=build/fuzz SAN=fuzz CC=clang fuzzers
 	@B=$(B) PYTHON=$(PYTHON) tests/run-checks.sh
 
-bench: all
+bench: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) build-all
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BENCH_BINS)
 	@B=$(B) tests/bench/run.sh
 

@@ -6,3 +6,4 @@ B=${B:-build}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$B/tests/bench/bench-core" "$work/state" proto/examples/rack.json
+STRATA_BUILDDIR=$B /usr/bin/python3 tests/bench/bench_unseal.py

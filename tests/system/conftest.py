@@ -164,3 +164,19 @@ def stratad(start):
 
 def run(*argv, **kw):
     return subprocess.run(list(argv), capture_output=True, text=True, timeout=30, **kw)
+
+
+@pytest.fixture(scope="module")
+def swtpm():
+    from peers import Swtpm
+    t = Swtpm()
+    yield t
+    t.close()
+
+
+@pytest.fixture(scope="module")
+def tang():
+    from peers import Tang
+    t = Tang()
+    yield t
+    t.close()

@@ -4,8 +4,30 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdint.h>
+#include <tss2/tss2_tpm2_types.h>
 
 #include "unseal/unseal-error.h"
+
+/* PCR ids a policy may name: 0..23, the PC Client platform's PCRs. */
+#define TPM2_PIN_PCR_COUNT 24u
+
+/* A clevis.tpm2 header member, parsed and checked without a TPM. */
+typedef struct Tpm2PinMember {
+        TPMI_ALG_HASH hash;     /* nameAlg of primary and sealed object; policy hash */
+        TPMI_ALG_PUBLIC key;    /* TPM2_ALG_ECC or TPM2_ALG_RSA: the primary's type */
+        TPMI_ALG_HASH pcr_bank; /* TPM2_ALG_NULL when there is no PCR policy */
+        uint32_t pcr_mask;      /* bit i: PCR i is in the policy; 0 without one */
+        TPM2B_PUBLIC pub;       /* jwk_pub, unmarshalled */
+        TPM2B_PRIVATE priv;     /* jwk_priv, unmarshalled */
+} Tpm2PinMember;
+
+/* Parses a clevis.tpm2 member: hash, key, pcr_bank and pcr_ids, and jwk_pub
+ * and jwk_priv (b64url of marshalled TPM2B_PUBLIC / TPM2B_PRIVATE, which must
+ * be consumed exactly). Pure (no TPM, no logging): the fuzz target's entry.
+ * 0 and *ret filled, or -EBADMSG with *reterr (malloc'd, may be NULL on OOM)
+ * naming the field, or -ENOMEM. */
+int tpm2_pin_member_parse(const json_t *pin, Tpm2PinMember *ret, char **reterr);
 
 /* Creates a fresh CEK, seals it (as clevis does: the CEK JWK text plus
  * "\n") under the primary key clevis would create for `config`

@@ -68,6 +68,9 @@ int main(int argc, char **argv) {
         _cleanup_(manager_freep) Manager *m = NULL;
 
         secret_json_alloc_install();
+        /* tpm2-tss prints its own WARNING/ERROR lines to stderr; the unseal
+         * report already names what the TPM answered. A user's TSS2_LOG wins. */
+        setenv("TSS2_LOG", "all+none", 0);
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 switch (c) {

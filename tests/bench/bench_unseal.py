@@ -9,7 +9,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "system"))
-from peers import Swtpm, Tang  # noqa: E402
+from peers import Swtpm, Tang, tpm_flush  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "20"))
 STRATA = os.path.join(os.environ.get("STRATA_BUILDDIR", "build"), "strata")
@@ -19,6 +19,7 @@ def timed(argv, data, env):
     t0 = time.perf_counter()
     r = subprocess.run(argv, input=data, capture_output=True, env=env, timeout=60)
     dt = time.perf_counter() - t0
+    tpm_flush(env)  # clevis 19 leaks TPM handles without a resource manager
     if r.returncode != 0 or r.stdout != b"secret\n":
         raise SystemExit(f"{argv[0]} failed: {r.stderr.decode()}")
     return dt

@@ -49,6 +49,15 @@ def need(program):
     return path
 
 
+def tpm_flush(env):
+    """Flushes what clevis 19 leaves loaded on a TPM without a resource
+    manager (its tpm2 encrypt leaks the trial session; a failed decrypt
+    leaks the object), so a test sees only Strata's own handles. `env`
+    carries TPM2TOOLS_TCTI."""
+    for flag in ("-t", "-l", "-s"):
+        subprocess.run(["tpm2_flushcontext", flag], env=env, capture_output=True, timeout=20)
+
+
 class Swtpm:
     """A TPM 2.0 simulator. Its state persists across restart() (same owner
     seed, PCRs reset), like a reboot."""

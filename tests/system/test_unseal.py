@@ -7,6 +7,7 @@ import time
 import pytest
 
 from conftest import STRATA
+from peers import tpm_flush
 
 PLAINTEXT = b"the data volume's passphrase\n"
 
@@ -14,12 +15,15 @@ PLAINTEXT = b"the data volume's passphrase\n"
 def clevis_encrypt(pin, cfg, env, pt=PLAINTEXT):
     r = subprocess.run(["clevis", "encrypt", pin, json.dumps(cfg), "-y"], input=pt, capture_output=True,
                        env=env, timeout=60)
+    tpm_flush(env)
     assert r.returncode == 0, r.stderr.decode()
     return r.stdout
 
 
 def clevis_decrypt(jwe, env):
-    return subprocess.run(["clevis", "decrypt"], input=jwe, capture_output=True, env=env, timeout=60)
+    r = subprocess.run(["clevis", "decrypt"], input=jwe, capture_output=True, env=env, timeout=60)
+    tpm_flush(env)
+    return r
 
 
 def strata(args, inp, env, timeout=60):

@@ -45,6 +45,9 @@ int main(int argc, char **argv) {
         int c;
 
         secret_json_alloc_install();
+        /* tpm2-tss prints its own WARNING/ERROR lines to stderr; the unseal
+         * report already names what the TPM answered. A user's TSS2_LOG wins. */
+        setenv("TSS2_LOG", "all+none", 0);
 
         /* options may come before or after the command: `strata status --json` */
         while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0) {

@@ -18,7 +18,10 @@ typedef struct TangRequest TangRequest;
 int tang_url_normalize(const char *url, char **ret);
 
 /* Fetching an advertisement: GET {url}/adv (or /adv/{thp}). `done` gets
- * r = 0 and the JWS (new reference), or r < 0 (reason reported). */
+ * r = 0 and the JWS (new reference), or r < 0 (reason reported).
+ * For both requests here: a negative return means `done` never runs (the
+ * reason is reported); `ret` may be NULL; once `done` ran the request is
+ * freed, so it must not be cancelled any more. */
 typedef void (*TangAdvDoneFn)(int r, json_t *adv, void *userdata);
 int tang_adv_fetch(CurlEvent *ce, const char *url, const char *thp, uint64_t timeout_usec,
                    UnsealReport *report, const char *where, TangAdvDoneFn done, void *userdata,
@@ -33,7 +36,9 @@ int tang_adv_trust(const json_t *adv, const char *thp, bool trust_first_use, jso
 
 /* Encrypts `pt` to the advertisement `adv` (already fetched or given in
  * config.adv) for config {"url", "thp"?, "adv"?}: ECDH-ES with the ECMR
- * key, the clevis header with url and adv. Returns the compact JWE. */
+ * key, the clevis header with url and adv. Returns the compact JWE.
+ * When config.adv is a file name the caller loads it and passes it as
+ * `adv`; like an inline one it is trusted (clevis does the same). */
 int tang_pin_encrypt(const json_t *config, const json_t *adv, bool trust_first_use, const void *pt,
                      size_t len, char **ret, UnsealReport *report, const char *where);
 
@@ -48,6 +53,28 @@ typedef void (*TangCekDoneFn)(int r, json_t *cek, void *userdata);
 int tang_pin_recover(CurlEvent *ce, const json_t *header, uint64_t timeout_usec,
                      UnsealReport *report, const char *where, TangCekDoneFn done, void *userdata,
                      TangRequest **ret);
+
+/* Exposed for tests and fuzzing: the pure checks of what comes from a JWE
+ * header or from the network. */
+
+/* The parts of a tang JWE header recovery needs, borrowed from it. */
+typedef struct TangBinding {
+        const char *url;          /* clevis.tang.url, as stored */
+        const char *kid;          /* base64url thumbprint of the server key */
+        const char *crv;          /* epk.crv */
+        const json_t *epk;        /* the client's public point C */
+        const json_t *server_key; /* the clevis.tang.adv key whose thumbprint is kid */
+} TangBinding;
+
+/* Checks a decoded tang JWE header (alg, enc, epk on its curve, kid, url,
+ * adv) and finds the server key by kid (S256, then S1 thumbprints).
+ * -EBADMSG (or -ENOMEM) with a malloc'd *reterr naming the field. */
+int tang_binding_parse(const json_t *header, TangBinding *ret, char **reterr);
+
+/* Checks a /rec reply: at most TANG_REPLY_MAX bytes of JSON, an EC JWK on
+ * curve `crv` whose point is on the curve. Returns a clean public copy
+ * ({"alg":"ECMR","crv","kty","x","y"}). -EBADMSG or -E2BIG with *reterr. */
+int tang_rec_reply_parse(const void *body, size_t size, const char *crv, json_t **ret, char **reterr);
 
 /* Cancels a fetch or recovery still in flight (its callback never runs) and
  * frees it; wipes the ephemeral key. Accepts NULL. */

@@ -151,10 +151,13 @@ static int api_socket_bind(const char *path, int *ret_fd) {
         if (lstat(path, &st) == 0) {
                 if (!S_ISSOCK(st.st_mode))
                         return -EEXIST;
-                _cleanup_close_ int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                /* Non-blocking probe: a live daemon with a full backlog
+                 * answers EAGAIN, and must not make us wait or steal it.
+                 * Only "connection refused" proves nobody listens. */
+                _cleanup_close_ int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
                 if (probe < 0)
                         return -errno;
-                if (connect(probe, (struct sockaddr *) &sa, sizeof(sa)) == 0)
+                if (connect(probe, (struct sockaddr *) &sa, sizeof(sa)) == 0 || errno != ECONNREFUSED)
                         return -EADDRINUSE;
                 if (unlink(path) < 0)
                         return -errno;
@@ -185,9 +188,21 @@ int local_api_start(Manager *m) {
                 return log_error_errno(r, "Cannot read sockets passed by systemd");
         if (r > 1)
                 return log_error_errno(-EINVAL, "Expected one socket from systemd, got %d", r);
-        if (r == 1)
+        if (r == 1) {
                 fd = SD_LISTEN_FDS_START;
-        else {
+                if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
+                        return log_error_errno(-EINVAL, "The socket passed by systemd is not a listening unix stream socket");
+                /* report the path systemd bound, not our default */
+                struct sockaddr_un bound = { 0 };
+                socklen_t len = sizeof(bound);
+                if (getsockname(fd, (struct sockaddr *) &bound, &len) == 0 && bound.sun_path[0]) {
+                        char *p = strndup(bound.sun_path, sizeof(bound.sun_path));
+                        if (p) {
+                                free(m->api_socket);
+                                m->api_socket = p;
+                        }
+                }
+        } else {
                 r = api_socket_bind(m->api_socket, &fd);
                 if (r < 0)
                         return log_error_errno(r, "Cannot listen on %s", m->api_socket);

@@ -186,7 +186,9 @@ int curl_event_new(sd_event *event, CurlEvent **ret) {
                 curl_event_free(ce);
                 return -ENOMEM;
         }
-        r = sd_event_add_time(event, &ce->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_timer, ce);
+        /* accuracy 1 us: curl asks for 0 ms right after a transfer is added;
+         * sd-event's default 250 ms slack would delay every request */
+        r = sd_event_add_time(event, &ce->timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_timer, ce);
         if (r < 0) {
                 curl_event_free(ce);
                 return r;
@@ -243,6 +245,8 @@ int curl_event_add(CurlEvent *ce, CURL *easy, CurlEventDoneFn done, void *userda
         }
         x->easy = easy;
         x->done = done;
+        /* no SIGALRM-based DNS time-outs in a daemon with signalfd */
+        curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
         x->userdata = userdata;
         curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
         if (curl_multi_add_handle(ce->multi, easy) != CURLM_OK) {
@@ -259,9 +263,12 @@ int curl_event_cancel(CurlEvent *ce, CURL *easy) {
         for (CurlXfer *x = ce->xfers; x; x = x->next) {
                 if (x->easy != easy)
                         continue;
+                /* refused inside curl's own callbacks (write, header, socket):
+                 * then nothing is freed and the caller must cancel later */
+                if (curl_multi_remove_handle(ce->multi, easy) != CURLM_OK)
+                        return -EBUSY;
                 LIST_REMOVE(ce->xfers, x);
                 ce->running--;
-                curl_multi_remove_handle(ce->multi, easy);
                 curl_easy_cleanup(easy);
                 free(x);
                 return 0;

@@ -26,7 +26,10 @@ CurlEvent *curl_event_free(CurlEvent *ce);
 int curl_event_add(CurlEvent *ce, CURL *easy, CurlEventDoneFn done, void *userdata);
 
 /* Stops `easy` (started with curl_event_add) without calling its callback
- * and frees it. Returns -ENOENT if it is not running here. */
+ * and frees it. Returns -ENOENT if it is not running here, -EBUSY when
+ * called from inside one of curl's own callbacks (write, header), where
+ * libcurl forbids it. Done callbacks may cancel other transfers, but must
+ * not free the CurlEvent itself. */
 int curl_event_cancel(CurlEvent *ce, CURL *easy);
 
 /* Number of transfers not yet finished. */

@@ -107,6 +107,27 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 
         (void) version;
         if (!hc) {
+                /* Headers are in, the body is not: refuse what we can now,
+                 * so a client never streams a body we will throw away. */
+                HttpRequest head = { .method = method, .path = url, .connection = c };
+                const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+                bool path_known;
+
+                if (strlen(url) > HTTP_URL_MAX) {
+                        http_response_error(&resp, 414, "URI too long");
+                        return respond(s, c, NULL, &head, &resp);
+                }
+                if (cl && strtoull(cl, NULL, 10) > body_max) {
+                        http_response_error(&resp, 413, "request body too large");
+                        return respond(s, c, NULL, &head, &resp);
+                }
+                if (!route_find(s, method, url, &path_known)) {
+                        if (path_known)
+                                http_response_error(&resp, 405, "method not allowed");
+                        else
+                                http_response_error(&resp, 404, "not found");
+                        return respond(s, c, NULL, &head, &resp);
+                }
                 hc = calloc(1, sizeof(*hc));
                 if (!hc)
                         return MHD_NO;
@@ -138,10 +159,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
                 .body_size = hc->body_size,
         };
 
-        if (strlen(url) > HTTP_URL_MAX) {
-                http_response_error(&resp, 414, "URI too long");
-                return respond(s, c, NULL, &req, &resp);
-        }
+        /* a body without Content-Length (chunked) can still overrun */
         if (hc->too_large) {
                 http_response_error(&resp, 413, "request body too large");
                 return respond(s, c, NULL, &req, &resp);
@@ -149,13 +167,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 
         bool path_known;
         const HttpRoute *route = route_find(s, method, url, &path_known);
-        if (!route) {
-                if (path_known)
-                        http_response_error(&resp, 405, "method not allowed");
-                else
-                        http_response_error(&resp, 404, "not found");
-                return respond(s, c, NULL, &req, &resp);
-        }
+        if (!route) /* checked when the headers arrived; the table is const */
+                return MHD_NO;
 
         int r = route->handler(&req, &resp, s->cfg.userdata);
         if (r < 0 || resp.status < 100 || resp.status > 599) {
@@ -212,10 +225,26 @@ static int on_timer(sd_event_source *es, uint64_t usec, void *userdata) {
         return on_io(es, -1, 0, userdata);
 }
 
+/* The connection cap lives here, not in MHD_OPTION_CONNECTION_LIMIT: when
+ * MHD reaches its own limit it takes the listen socket out of its epoll set
+ * and only puts it back on a later MHD_run, which may never come once every
+ * connection has closed (no timeout pending): the server would go deaf.
+ * Refusing here accepts and closes at once, so the listen socket stays. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
+        HttpServer *s = cls;
+        const union MHD_DaemonInfo *info;
+
+        (void) addr;
+        (void) addrlen;
+        info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        return info && info->num_connections >= HTTP_CONNECTIONS_MAX ? MHD_NO : MHD_YES;
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
-        /* MHD's own diagnostics (malformed requests, resource limits) are
-         * client-caused; they are dropped here and visible as status codes
-         * in the observer's metrics instead of as log lines. */
+        /* MHD's own diagnostics (malformed requests it answers itself with
+         * 400 or 431, time-outs) are client-caused and not logged, so a
+         * client cannot fill the journal. They do not reach the observer
+         * either: such requests are not counted in the metrics. */
         (void) cls;
         (void) fmt;
         (void) ap;
@@ -234,10 +263,11 @@ int http_server_new(sd_event *event, int listen_fd, const HttpServerConfig *cfg,
         s->cfg = *cfg;
 
         s->daemon = MHD_start_daemon(
-                MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_access, s,
+                MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, on_accept, s, on_access, s,
                 MHD_OPTION_LISTEN_SOCKET, fd,
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                MHD_OPTION_CONNECTION_LIMIT, (unsigned) HTTP_CONNECTIONS_MAX,
+                /* above our own cap (on_accept), so MHD never reaches it */
+                MHD_OPTION_CONNECTION_LIMIT, (unsigned) HTTP_CONNECTIONS_MAX * 2,
                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) HTTP_CONNECTION_TIMEOUT_SEC,
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) (HTTP_URL_MAX * 8),
                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
@@ -255,7 +285,9 @@ int http_server_new(sd_event *event, int listen_fd, const HttpServerConfig *cfg,
         }
         r = sd_event_add_io(event, &s->io, info->epoll_fd, EPOLLIN, on_io, s);
         if (r >= 0)
-                r = sd_event_add_time(event, &s->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_timer, s);
+                /* accuracy 1 us: MHD asks for an immediate re-run when it has
+                 * buffered data; the default 250 ms slack would stall it */
+                r = sd_event_add_time(event, &s->timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_timer, s);
         if (r < 0) {
                 http_server_free(s);
                 return r;

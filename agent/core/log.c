@@ -105,8 +105,16 @@ static void log_to_stderr(int level, int error, const LogField *fields, size_t n
         char line[LOG_MESSAGE_MAX * 2];
         size_t o = 0;
 
-        o += (size_t) snprintf(line + o, sizeof(line) - o, "%s[%d]: %s: %s", log_identifier,
-                               (int) getpid(), level_name(level), message);
+        o += (size_t) snprintf(line + o, sizeof(line) - o, "%s[%d]: %s: ", log_identifier,
+                               (int) getpid(), level_name(level));
+        /* control characters are escaped so one call is always one line */
+        for (const char *p = message; *p && o + 5 < sizeof(line); p++) {
+                unsigned char ch = (unsigned char) *p;
+                if (ch < 0x20 || ch == 0x7f)
+                        o += (size_t) snprintf(line + o, sizeof(line) - o, "\\x%02x", ch);
+                else
+                        line[o++] = (char) ch;
+        }
         if (error && o < sizeof(line))
                 o += (size_t) snprintf(line + o, sizeof(line) - o, ": %s", strerror(error));
         for (size_t i = 0; i < n_fields && o < sizeof(line); i++) {
@@ -120,19 +128,25 @@ static void log_to_stderr(int level, int error, const LogField *fields, size_t n
         fprintf(stderr, "%s\n", line);
 }
 
+/* Fields are formatted into one arena on the stack (a log call must not
+ * allocate, and must not need 50 KiB of stack either); a field that does not
+ * fit is dropped rather than cut mid-way. */
+#define LOG_JOURNAL_ARENA 8192u
+
 static void log_to_journal(int level, int error, const LogField *fields, size_t n_fields,
                            const char *file, int line, const char *func, const char *message) {
-        /* PRIORITY, MESSAGE, SYSLOG_IDENTIFIER, CODE_FILE, CODE_LINE, CODE_FUNC, ERRNO */
-        char buf[7 + LOG_FIELDS_MAX][LOG_MESSAGE_MAX + 64];
+        char arena[LOG_JOURNAL_ARENA];
         struct iovec iov[7 + LOG_FIELDS_MAX];
-        size_t n = 0;
+        size_t n = 0, used = 0;
 
 #define ADD(...)                                                                        \
         do {                                                                            \
-                int _l = snprintf(buf[n], sizeof(buf[n]), __VA_ARGS__);                 \
-                iov[n].iov_base = buf[n];                                               \
-                iov[n].iov_len = _l < 0 ? 0 : (size_t) _l >= sizeof(buf[n]) ? sizeof(buf[n]) - 1 : (size_t) _l; \
-                n++;                                                                    \
+                int _l = snprintf(arena + used, sizeof(arena) - used, __VA_ARGS__);     \
+                if (_l > 0 && (size_t) _l < sizeof(arena) - used) {                     \
+                        iov[n].iov_base = arena + used;                                 \
+                        iov[n++].iov_len = (size_t) _l;                                 \
+                        used += (size_t) _l + 1;                                        \
+                }                                                                       \
         } while (0)
 
         ADD("PRIORITY=%d", level);

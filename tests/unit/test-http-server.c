@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "core/http-server.h"
@@ -188,6 +189,42 @@ static void test_http_server_many_concurrent(void **state) {
         assert_int_equal(c->observed, (int) ELEMENTSOF(r));
 }
 
+/* More clients than the cap (and then some in the backlog), all closed:
+ * the server must still accept afterwards. MHD's own limit would take the
+ * listen socket out of epoll for good; see on_accept in http-server.c. */
+static void test_http_server_recovers_after_connection_cap(void **state) {
+        Ctx *c = *state;
+        int fds[HTTP_CONNECTIONS_MAX + 24];
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                                  .sin_port = htons(c->port) };
+        for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
+                /* non-blocking: once the backlog is full a connect would wait */
+                fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                assert_true(fds[i] >= 0);
+                int r = connect(fds[i], (struct sockaddr *) &sa, sizeof(sa));
+                assert_true(r == 0 || errno == EINPROGRESS);
+                assert_true(sd_event_run(c->event, 0) >= 0);
+        }
+        /* let the server accept what it will */
+        for (int i = 0; i < 50; i++)
+                assert_true(sd_event_run(c->event, 10 * 1000) >= 0);
+        for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+                close(fds[i]);
+        for (int i = 0; i < 50; i++)
+                assert_true(sd_event_run(c->event, 10 * 1000) >= 0);
+        FixtureReply r;
+        request(c, "GET", "/hello", NULL, &r);
+        assert_int_equal(r.status, 200);
+}
+
+static void test_http_server_405_before_body(void **state) {
+        Ctx *c = *state;
+        FixtureReply r;
+        request(c, "PUT", "/hello", "some body", &r);
+        assert_int_equal(r.status, 405);
+        assert_int_equal(c->observed_unmatched, 1);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_http_server_get_routed, setup, teardown),
@@ -200,6 +237,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_http_server_prefix_route, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_http_server_head_uses_get_route, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_http_server_many_concurrent, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_http_server_recovers_after_connection_cap, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_http_server_405_before_body, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

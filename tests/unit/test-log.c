@@ -108,6 +108,18 @@ static void test_log_struct_truncates_values(void **state) {
         assert_true(strlen(v) < 300);
 }
 
+static void log_newline_message(void) {
+        log_info("first\nforged: second");
+}
+
+static void test_log_fields_message_newline_escaped(void **state) {
+        (void) state;
+        log_setup(LOG_TARGET_STDERR, LOG_INFO, "t");
+        char *out = capture_stderr(log_newline_message);
+        assert_non_null(strstr(out, "first\\x0aforged: second\n"));
+        assert_int_equal(strchr(out, '\n') - out + 1, (long) strlen(out));
+}
+
 static void test_log_target_from_string(void **state) {
         (void) state;
         assert_int_equal(log_target_from_string("auto"), LOG_TARGET_AUTO);
@@ -137,6 +149,7 @@ int main(void) {
                 cmocka_unit_test(test_log_error_errno_appends_strerror),
                 cmocka_unit_test(test_log_struct_escapes_values),
                 cmocka_unit_test(test_log_struct_truncates_values),
+                cmocka_unit_test(test_log_fields_message_newline_escaped),
                 cmocka_unit_test(test_log_target_from_string),
                 cmocka_unit_test(test_log_setup_auto_is_stderr_without_journal_stream),
         };

@@ -5,12 +5,12 @@
 set -eu
 
 build="build-essential pkg-config libsystemd-dev libssl-dev libtss2-dev libjose-dev
- libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libcryptsetup-dev libyaml-dev"
+ libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libcryptsetup-dev"
 # check: unit tests (cmocka), system tests (Debian's pytest, run with
 # /usr/bin/python3), fuzzing (clang's libFuzzer runtime), unit verification,
 # and the real peers of the unseal tests: swtpm, tangd, the clevis CLI,
 # cryptsetup, socat (an inetd for tangd, which serves one request per process).
-check="$build libcmocka-dev python3 python3-pytest clang libclang-rt-14-dev systemd
+check="$build libcmocka-dev python3 python3-pytest clang libclang-rt-dev systemd
  swtpm swtpm-tools tpm2-tools tang jose clevis clevis-tpm2 clevis-luks cryptsetup-bin socat curl"
 lab="$check"
 

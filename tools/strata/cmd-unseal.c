@@ -1,8 +1,13 @@
 /* `strata unseal ...`: Clevis-compatible encrypt and decrypt (drop-in for
  * `clevis encrypt` and `clevis decrypt`: stdin to stdout), and the LUKS2
  * commands. Exit codes: 0 done, 1 could not decrypt (no pin or too few pins
- * could open it), 2 bad input or usage, 3 local fault. */
+ * could open it), 2 bad input or usage, 3 local fault.
+ * For luks-unlock, a device with no clevis token at all exits 1 (nothing
+ * can open it automatically: ask for a passphrase), not 2: it is a normal
+ * state of a disk, not a malformed request. For luks-regen it exits 2 (there
+ * is nothing to regenerate: the request was wrong). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +18,12 @@
 #include "core/secret.h"
 #include "strata.h"
 #include "unseal/jwe.h"
+#include "unseal/luks.h"
 #include "unseal/unseal.h"
+
+/* A key file holds a passphrase: cryptsetup's interactive limit is 512
+ * bytes, its key files may be longer; 8 KiB is plenty for either. */
+#define UNSEAL_KEY_FILE_MAX (8u * 1024u)
 
 enum {
         UNSEAL_EXIT_OK = 0,
@@ -87,12 +97,20 @@ static void usage(void) {
         fprintf(stderr,
                 "usage: strata unseal encrypt PIN CONFIG [-y] [OPTIONS] < PLAINTEXT > JWE\n"
                 "       strata unseal decrypt [OPTIONS] < JWE > PLAINTEXT\n"
+                "       strata unseal luks-bind DEVICE PIN CONFIG --key-file FILE [-y] [OPTIONS]\n"
+                "       strata unseal luks-unlock DEVICE NAME [OPTIONS]\n"
+                "       strata unseal luks-unlock DEVICE --test [OPTIONS]\n"
+                "       strata unseal luks-regen DEVICE [--slot N] [--key-file FILE] [PIN CONFIG] [-y] [OPTIONS]\n"
                 "options:\n"
                 "  -y, --trust          trust a tang advertisement on first use (as clevis -y)\n"
                 "  --tcti STRING        the TPM (default $STRATA_TCTI or %s)\n"
                 "  --tang-timeout SEC   per tang request (default %u)\n"
+                "  -k, --key-file FILE  luks: an existing passphrase, the file's bytes verbatim (-: stdin)\n"
+                "  -s, --slot N         luks-regen: only the clevis binding of keyslot N (default: all)\n"
+                "  --test               luks-unlock: only check that a token opens its keyslot\n"
                 "pins: sss, tang, tpm2 (and null, for tests); CONFIG is clevis' JSON.\n"
-                "exit: 0 done, 1 could not decrypt, 2 bad input, 3 local fault\n",
+                "exit: 0 done, 1 could not decrypt (luks-unlock: also no clevis token), 2 bad input,\n"
+                "      3 local fault\n",
                 UNSEAL_DEFAULT_TCTI, (unsigned) (UNSEAL_DEFAULT_TANG_TIMEOUT_USEC / 1000000u));
 }
 
@@ -109,7 +127,7 @@ static int parse_options(int *argc, char **argv, UnsealOptions *o) {
 
         o->tcti = getenv("STRATA_TCTI");
         optind = 0;
-        while ((c = getopt_long(*argc, argv, "+y", options, NULL)) >= 0) {
+        while ((c = getopt_long(*argc, argv, "y", options, NULL)) >= 0) {
                 switch (c) {
                 case 'y': o->trust_tang_adv = true; break;
                 case ARG_TCTI: o->tcti = optarg; break;
@@ -205,12 +223,233 @@ static int unseal_decrypt_cmd(int argc, char **argv) {
         return UNSEAL_EXIT_OK;
 }
 
+/* ---- LUKS2 ---------------------------------------------------------------- */
+
+typedef struct LuksArgs {
+        const char *key_file; /* NULL: none */
+        int slot;             /* -1: every clevis binding */
+        bool test;
+} LuksArgs;
+
+/* Parses the common options plus the luks ones, anywhere on the line;
+ * leaves the positionals in argv[1..]. */
+static int parse_luks_options(int *argc, char **argv, UnsealOptions *o, LuksArgs *a) {
+        enum { ARG_TCTI = 0x100, ARG_TANG_TIMEOUT, ARG_TEST };
+        static const struct option options[] = {
+                { "trust", no_argument, NULL, 'y' },
+                { "tcti", required_argument, NULL, ARG_TCTI },
+                { "tang-timeout", required_argument, NULL, ARG_TANG_TIMEOUT },
+                { "key-file", required_argument, NULL, 'k' },
+                { "slot", required_argument, NULL, 's' },
+                { "test", no_argument, NULL, ARG_TEST },
+                {}
+        };
+        int c;
+
+        *a = (LuksArgs) { .slot = -1 };
+        o->tcti = getenv("STRATA_TCTI");
+        optind = 0;
+        while ((c = getopt_long(*argc, argv, "yk:s:", options, NULL)) >= 0) {
+                switch (c) {
+                case 'y': o->trust_tang_adv = true; break;
+                case ARG_TCTI: o->tcti = optarg; break;
+                case ARG_TANG_TIMEOUT: {
+                        char *end;
+                        double sec = strtod(optarg, &end);
+                        if (*end || sec <= 0 || sec > 3600) {
+                                fprintf(stderr, "strata: --tang-timeout: expected seconds (0 < s <= 3600), got \"%s\"\n", optarg);
+                                return -EINVAL;
+                        }
+                        o->tang_timeout_usec = (uint64_t) (sec * 1e6);
+                        break;
+                }
+                case 'k': a->key_file = optarg; break;
+                case 's': {
+                        char *end;
+                        errno = 0;
+                        long v = strtol(optarg, &end, 10);
+                        if (errno || end == optarg || *end || v < 0 || v >= LUKS_KEYSLOT_MAX) {
+                                fprintf(stderr, "strata: --slot: expected a keyslot 0..%d, got \"%s\"\n",
+                                        LUKS_KEYSLOT_MAX - 1, optarg);
+                                return -EINVAL;
+                        }
+                        a->slot = (int) v;
+                        break;
+                }
+                case ARG_TEST: a->test = true; break;
+                default: return -EINVAL;
+                }
+        }
+        int n = 1;
+        for (int i = optind; i < *argc; i++)
+                argv[n++] = argv[i];
+        *argc = n;
+        return 0;
+}
+
+/* Reads a key file (- : stdin) into a Secret, its bytes verbatim as
+ * cryptsetup --key-file does: a trailing newline is part of it. */
+static int read_key_file(const char *path, Secret **ret) {
+        _cleanup_secret_ Secret *buf = secret_new(UNSEAL_KEY_FILE_MAX + 1);
+        _cleanup_close_ int fd = -1;
+        size_t n = 0;
+        ssize_t k;
+
+        if (!buf)
+                return -ENOMEM;
+        if (strcmp(path, "-") == 0)
+                fd = dup(STDIN_FILENO);
+        else
+                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        while (n < buf->size && (k = read(fd, buf->data + n, buf->size - n)) != 0) {
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                n += (size_t) k;
+        }
+        if (n > UNSEAL_KEY_FILE_MAX)
+                return -E2BIG;
+        if (n == 0)
+                return -ENODATA;
+        Secret *s = secret_new_copy(buf->data, n);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+static int load_key_file(const char *path, Secret **ret) {
+        int r = read_key_file(path, ret);
+        if (r < 0)
+                fprintf(stderr, "strata: unseal: key file %s: %s\n", path,
+                        r == -E2BIG ? "over the 8 KiB limit" : r == -ENODATA ? "empty" : strerror(-r));
+        return r;
+}
+
+static int parse_config(const char *text, json_t **ret) {
+        json_error_t err;
+        json_t *config = json_loads(text, 0, &err);
+        if (!json_is_object(config)) {
+                fprintf(stderr, "strata: unseal: CONFIG is not a JSON object: %s (column %d)\n",
+                        config ? "not an object" : err.text, err.column);
+                json_decref(config);
+                return -EINVAL;
+        }
+        *ret = config;
+        return 0;
+}
+
+/* As exit_code(), with what "no clevis token" means for this command. */
+static int luks_exit_code(int r, int if_no_token) {
+        if (r == -ENOENT)
+                return if_no_token;
+        return exit_code(r);
+}
+
+static int unseal_luks_bind_cmd(int argc, char **argv) {
+        _cleanup_(unseal_report_clear) UnsealReport report = { 0 };
+        _cleanup_secret_ Secret *key = NULL;
+        json_auto_t *config = NULL;
+        UnsealOptions o = { 0 };
+        LuksArgs a;
+        int slot = -1, r;
+
+        if (parse_luks_options(&argc, argv, &o, &a) < 0 || argc != 4 || !a.key_file || a.test || a.slot >= 0) {
+                if (!a.key_file)
+                        fprintf(stderr, "strata: unseal: luks-bind needs --key-file with an existing passphrase\n");
+                usage();
+                return UNSEAL_EXIT_INPUT;
+        }
+        if (parse_config(argv[3], &config) < 0)
+                return UNSEAL_EXIT_INPUT;
+        r = load_key_file(a.key_file, &key);
+        if (r < 0)
+                return r == -ENOMEM ? UNSEAL_EXIT_FAULT : UNSEAL_EXIT_INPUT;
+        r = luks_bind(argv[1], argv[2], config, key, &o, &report, &slot);
+        report_print(&report);
+        if (r < 0) {
+                fprintf(stderr, "strata: unseal: luks-bind %s failed: %s\n", argv[1], strerror(-r));
+                return exit_code(r);
+        }
+        printf("%s: keyslot %d bound with pin %s\n", argv[1], slot, argv[2]);
+        return UNSEAL_EXIT_OK;
+}
+
+static int unseal_luks_unlock_cmd(int argc, char **argv) {
+        _cleanup_(unseal_report_clear) UnsealReport report = { 0 };
+        UnsealOptions o = { 0 };
+        LuksArgs a;
+        int slot = -1, r;
+
+        if (parse_luks_options(&argc, argv, &o, &a) < 0 || a.key_file || a.slot >= 0 ||
+            argc != (a.test ? 2 : 3)) {
+                if (argc == 2 && !a.test)
+                        fprintf(stderr, "strata: unseal: luks-unlock needs a NAME to activate, or --test\n");
+                usage();
+                return UNSEAL_EXIT_INPUT;
+        }
+        r = luks_unlock(argv[1], a.test ? NULL : argv[2], &o, &report, &slot);
+        report_print(&report);
+        if (r < 0) {
+                fprintf(stderr, "strata: unseal: luks-unlock %s failed: %s\n", argv[1],
+                        r == -ENOKEY   ? "no clevis token could open it"
+                        : r == -ENOENT ? "no clevis token"
+                                       : strerror(-r));
+                return luks_exit_code(r, UNSEAL_EXIT_NOKEY);
+        }
+        if (a.test)
+                printf("%s: keyslot %d opens (test only, not activated)\n", argv[1], slot);
+        else
+                printf("%s: unlocked as %s with keyslot %d\n", argv[1], argv[2], slot);
+        return UNSEAL_EXIT_OK;
+}
+
+static int unseal_luks_regen_cmd(int argc, char **argv) {
+        _cleanup_(unseal_report_clear) UnsealReport report = { 0 };
+        _cleanup_secret_ Secret *key = NULL;
+        json_auto_t *config = NULL;
+        LuksRegenResult res = { 0 };
+        UnsealOptions o = { 0 };
+        LuksArgs a;
+        int r;
+
+        if (parse_luks_options(&argc, argv, &o, &a) < 0 || a.test || (argc != 2 && argc != 4)) {
+                usage();
+                return UNSEAL_EXIT_INPUT;
+        }
+        if (argc == 4 && parse_config(argv[3], &config) < 0)
+                return UNSEAL_EXIT_INPUT;
+        if (a.key_file) {
+                r = load_key_file(a.key_file, &key);
+                if (r < 0)
+                        return r == -ENOMEM ? UNSEAL_EXIT_FAULT : UNSEAL_EXIT_INPUT;
+        }
+        r = luks_regen(argv[1], a.slot, argc == 4 ? argv[2] : NULL, config, key, &o, &report, &res);
+        report_print(&report);
+        for (size_t i = 0; i < res.n; i++)
+                printf("%s: keyslot %d regenerated as keyslot %d\n", argv[1], res.done[i].old_keyslot,
+                       res.done[i].new_keyslot);
+        if (r < 0) {
+                fprintf(stderr, "strata: unseal: luks-regen %s failed: %s\n", argv[1],
+                        r == -ENOENT ? "no clevis binding to regenerate" : strerror(-r));
+                return luks_exit_code(r, UNSEAL_EXIT_INPUT);
+        }
+        return UNSEAL_EXIT_OK;
+}
+
 static const struct {
         const char *name;
         int (*run)(int argc, char **argv);
 } unseal_commands[] = {
         { "encrypt", unseal_encrypt_cmd },
         { "decrypt", unseal_decrypt_cmd },
+        { "luks-bind", unseal_luks_bind_cmd },
+        { "luks-unlock", unseal_luks_unlock_cmd },
+        { "luks-regen", unseal_luks_regen_cmd },
 };
 
 int cmd_unseal(const CliContext *ctx, int argc, char **argv) {

@@ -132,8 +132,16 @@ static int on_tpm2_deferred(sd_event_source *s, void *userdata) {
 }
 
 static int start_tpm2(DecryptNode *n) {
-        /* the TPM is synchronous: let every network request go out first */
-        return sd_event_add_defer(n->u->event, &n->deferred, on_tpm2_deferred, n);
+        int r;
+        /* The TPM is synchronous and blocks the loop while it works, so it
+         * runs at idle priority: only once nothing else is pending, i.e.
+         * after curl has connected and sent every tang request. A plain
+         * defer source would run first, before curl's 0 ms timer, and the
+         * tang round trips would start only after the TPM finished. */
+        r = sd_event_add_defer(n->u->event, &n->deferred, on_tpm2_deferred, n);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_priority(n->deferred, SD_EVENT_PRIORITY_IDLE);
 }
 
 static int start_null(DecryptNode *n) {

@@ -120,6 +120,7 @@ install: all
 	install -D -m 0755 $(STRATA) $(DESTDIR)$(PREFIX)/bin/strata
 	install -D -m 0644 images/units/stratad.service $(DESTDIR)$(PREFIX)/lib/systemd/system/stratad.service
 	install -D -m 0644 images/units/stratad.socket $(DESTDIR)$(PREFIX)/lib/systemd/system/stratad.socket
+	install -D -m 0644 images/units/strata-unseal@.service '$(DESTDIR)$(PREFIX)/lib/systemd/system/strata-unseal@.service'
 	install -D -m 0644 proto/spec.schema.json $(DESTDIR)$(PREFIX)/share/strata/spec.schema.json
 
 clean:

@@ -27,6 +27,10 @@ static void help(void) {
                "  --log-target TARGET  auto, journal or stderr (default auto: the journal when\n"
                "                       stderr is connected to it, stderr otherwise)\n"
                "  --log-level LEVEL    0-7 or debug, info, notice, warning, err (default info)\n"
+               "  --tcti STRING        the TPM for unseal (default $STRATA_TCTI or\n"
+               "                       device:/dev/tpmrm0)\n"
+               "  --unseal-test        verify the data volume opens, without activating it\n"
+               "                       (for machines without device-mapper)\n"
                "  --check-spec FILE    validate FILE, print every error with its JSON path,\n"
                "                       exit 0 if it is valid and 1 if not\n"
                "  -h, --help           show this help\n"
@@ -49,7 +53,7 @@ static int parse_level(const char *s) {
 
 int main(int argc, char **argv) {
         enum { ARG_SPEC = 0x100, ARG_STATE_DIR, ARG_API_SOCKET, ARG_LOG_TARGET, ARG_LOG_LEVEL,
-               ARG_CHECK_SPEC, ARG_VERSION };
+               ARG_CHECK_SPEC, ARG_VERSION, ARG_TCTI, ARG_UNSEAL_TEST };
         static const struct option options[] = {
                 { "spec", required_argument, NULL, ARG_SPEC },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
@@ -57,6 +61,8 @@ int main(int argc, char **argv) {
                 { "log-target", required_argument, NULL, ARG_LOG_TARGET },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 { "check-spec", required_argument, NULL, ARG_CHECK_SPEC },
+                { "tcti", required_argument, NULL, ARG_TCTI },
+                { "unseal-test", no_argument, NULL, ARG_UNSEAL_TEST },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {}
@@ -78,6 +84,8 @@ int main(int argc, char **argv) {
                 case ARG_STATE_DIR: cfg.state_dir = optarg; break;
                 case ARG_API_SOCKET: cfg.api_socket = optarg; break;
                 case ARG_CHECK_SPEC: check = optarg; break;
+                case ARG_TCTI: cfg.tcti = optarg; break;
+                case ARG_UNSEAL_TEST: cfg.unseal_verify_only = true; break;
                 case ARG_LOG_TARGET:
                         target = log_target_from_string(optarg);
                         if (target < 0) {
@@ -104,6 +112,8 @@ int main(int argc, char **argv) {
 
         if (check)
                 return spec_check_report(check, stdout, stderr);
+        if (!cfg.tcti)
+                cfg.tcti = getenv("STRATA_TCTI");
 
         log_setup(target, level, "stratad");
 

@@ -87,12 +87,15 @@ for f in build/fuzz/tests/fuzz/fuzz-*; do
         rm -rf "$work"
 done
 
-# Unit files: verified with ExecStart pointing at the binary just built.
+# Unit files: verified with ExecStart pointing at the binaries just built;
+# a template (name@.service) is verified as an instance, as systemd loads it.
 units=$(mktemp -d)
 cp images/units/*.socket "$units/"
 for u in images/units/*.service images/units/*.socket; do
         name=$(basename "$u")
-        [ "${name%.socket}" = "$name" ] && sed "s|/usr/bin/stratad|$SRC/$B/stratad|" "$u" >"$units/$name"
+        case $name in *@.service) name=${name%@.service}@dev-vda.service ;; esac
+        [ "${name%.socket}" = "$name" ] &&
+                sed -e "s|/usr/bin/stratad |$SRC/$B/stratad |" -e "s|/usr/bin/strata |$SRC/$B/strata |" "$u" >"$units/$name"
         log=$LOGS/units-$name.log
         if systemd-analyze verify "$units/$name" >"$log" 2>&1 && [ ! -s "$log" ]; then
                 report units "verify $name" pass

@@ -18,6 +18,7 @@
 #include "core/metrics.h"
 #include "core/spec.h"
 #include "core/state-store.h"
+#include "unseal/unseal-phase.h"
 
 /* The node's own record in the state store. */
 #define NODE_STATE_NAME "node"
@@ -33,7 +34,10 @@ int manager_new(const ManagerConfig *cfg, Manager **ret) {
         m->spec_path = strdup(cfg->spec_path ? cfg->spec_path : MANAGER_DEFAULT_SPEC);
         m->state_dir = strdup(cfg->state_dir ? cfg->state_dir : MANAGER_DEFAULT_STATE_DIR);
         m->api_socket = strdup(cfg->api_socket ? cfg->api_socket : MANAGER_DEFAULT_API_SOCKET);
-        if (!m->spec_path || !m->state_dir || !m->api_socket) {
+        m->unseal_verify_only = cfg->unseal_verify_only;
+        if (cfg->tcti)
+                m->tcti = strdup(cfg->tcti);
+        if (!m->spec_path || !m->state_dir || !m->api_socket || (cfg->tcti && !m->tcti)) {
                 manager_free(m);
                 return -ENOMEM;
         }
@@ -53,6 +57,7 @@ int manager_new(const ManagerConfig *cfg, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        unseal_phase_free(m->unseal);
         http_server_free(m->api);
         curl_event_free(m->curl);
         metrics_free(m->metrics);
@@ -62,6 +67,7 @@ Manager *manager_free(Manager *m) {
         free(m->spec_path);
         free(m->state_dir);
         free(m->api_socket);
+        free(m->tcti);
         free(m);
         return NULL;
 }
@@ -237,7 +243,10 @@ int manager_start(Manager *m) {
                    (unsigned long long) m->boots, spec_fleet(m->spec), spec_digest(m->spec),
                    m->api_socket);
         manager_notify_status(m, "READY=1\n");
-        return 0;
+
+        /* the node's journey: unseal first (attest and the rest arrive
+         * with their capabilities) */
+        return unseal_phase_start(m, m->tcti, m->unseal_verify_only);
 }
 
 int manager_run(Manager *m) {

@@ -3,6 +3,7 @@
  * it; every callback gets it as userdata; tests build one in-process. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
@@ -13,6 +14,7 @@ typedef struct StateStore StateStore;
 typedef struct Metrics Metrics;
 typedef struct CurlEvent CurlEvent;
 typedef struct HttpServer HttpServer;
+typedef struct UnsealPhase UnsealPhase;
 
 #define MANAGER_DEFAULT_SPEC "/etc/strata/spec.json"
 #define MANAGER_DEFAULT_STATE_DIR "/var/lib/strata"
@@ -22,6 +24,8 @@ typedef struct ManagerConfig {
         const char *spec_path;
         const char *state_dir;
         const char *api_socket; /* ignored when the socket is passed in by systemd */
+        const char *tcti;       /* the TPM; NULL: $STRATA_TCTI or the unseal default */
+        bool unseal_verify_only; /* verify the data volume opens, do not activate it */
 } ManagerConfig;
 
 typedef struct Manager {
@@ -35,10 +39,13 @@ typedef struct Manager {
         Metrics *metrics;
         CurlEvent *curl;
         HttpServer *api;
+        UnsealPhase *unseal;    /* agent/unseal: the unseal phase, while it runs */
 
         Phase phase;
         uint64_t boots;          /* how many times stratad started on this state dir */
         uint64_t started_usec;   /* CLOCK_MONOTONIC */
+        char *tcti;
+        bool unseal_verify_only;
 } Manager;
 
 /* Allocates the Manager and its loop; nothing is opened yet. */

@@ -80,7 +80,7 @@ class Notify:
 class Stratad:
     """One stratad process; everything it uses lives under `tmp`."""
 
-    def __init__(self, tmp, spec=None, state_dir=None, socket_path=None, env=None):
+    def __init__(self, tmp, spec=None, state_dir=None, socket_path=None, env=None, args=()):
         self.tmp = tmp
         self.spec = os.path.join(tmp, "spec.json")
         if spec is not None and not os.path.exists(self.spec):
@@ -97,7 +97,7 @@ class Stratad:
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [STRATAD, "--spec", self.spec, "--state-dir", self.state_dir, "--api-socket", self.socket,
-             "--log-target", "stderr"],
+             "--log-target", "stderr"] + list(args),
             stdout=self.log, stderr=subprocess.STDOUT, env=e)
 
     def wait_ready(self):
@@ -116,6 +116,16 @@ class Stratad:
         code, _, body = self.get("/v1/status")
         assert code == 200, body
         return json.loads(body)
+
+    def wait_phase(self, phase, timeout=20):
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.status()["phase"]
+            if st == phase:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"phase {st}, not {phase}, after {timeout}s:\n{self.output()}")
+            time.sleep(0.05)
 
     def output(self):
         if not self.log.closed:

@@ -17,7 +17,9 @@
 #include "core/cleanup.h"
 #include "core/secret.h"
 #include "strata.h"
+#include "core/spec.h"
 #include "unseal/jwe.h"
+#include "unseal/policy.h"
 #include "unseal/luks.h"
 #include "unseal/unseal.h"
 
@@ -97,6 +99,7 @@ static void usage(void) {
         fprintf(stderr,
                 "usage: strata unseal encrypt PIN CONFIG [-y] [OPTIONS] < PLAINTEXT > JWE\n"
                 "       strata unseal decrypt [OPTIONS] < JWE > PLAINTEXT\n"
+                "       strata unseal policy SPEC   (the spec's unseal policy as PIN CONFIG)\n"
                 "       strata unseal luks-bind DEVICE PIN CONFIG --key-file FILE [-y] [OPTIONS]\n"
                 "       strata unseal luks-unlock DEVICE NAME [OPTIONS]\n"
                 "       strata unseal luks-unlock DEVICE --test [OPTIONS]\n"
@@ -441,10 +444,44 @@ static int unseal_luks_regen_cmd(int argc, char **argv) {
         return UNSEAL_EXIT_OK;
 }
 
+/* Prints the spec's unseal policy as the two arguments the other commands
+ * take: `sss` and its JSON config, one per line, so that
+ * `strata unseal luks-bind DEV sss "$(strata unseal policy SPEC | tail -1)"`
+ * binds exactly what stratad will unlock. */
+static int unseal_policy_cmd(int argc, char **argv) {
+        _cleanup_(spec_errors_clear) SpecErrors errors = { 0 };
+        json_auto_t *config = NULL;
+        Spec *spec = NULL;
+        int r;
+
+        if (argc != 2) {
+                usage();
+                return UNSEAL_EXIT_INPUT;
+        }
+        r = spec_load_file(argv[1], &spec, &errors);
+        if (r < 0) {
+                spec_errors_print(stderr, argv[1], &errors);
+                fprintf(stderr, "strata: unseal: %s: invalid spec\n", argv[1]);
+                return UNSEAL_EXIT_INPUT;
+        }
+        r = unseal_policy_config(spec_json(spec), &config, NULL);
+        spec_free(spec);
+        if (r < 0) {
+                fprintf(stderr, "strata: unseal: %s: the unseal policy has no pin (no tang server, tpm2 disabled)\n", argv[1]);
+                return UNSEAL_EXIT_INPUT;
+        }
+        _cleanup_free_ char *s = json_dumps(config, JSON_COMPACT);
+        if (!s)
+                return UNSEAL_EXIT_FAULT;
+        printf("sss\n%s\n", s);
+        return UNSEAL_EXIT_OK;
+}
+
 static const struct {
         const char *name;
         int (*run)(int argc, char **argv);
 } unseal_commands[] = {
+        { "policy", unseal_policy_cmd },
         { "encrypt", unseal_encrypt_cmd },
         { "decrypt", unseal_decrypt_cmd },
         { "luks-bind", unseal_luks_bind_cmd },

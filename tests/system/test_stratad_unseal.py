@@ -1,0 +1,96 @@
+"""stratad's unseal phase: the spec's unseal policy opens a real LUKS2 image
+(bound by `strata unseal luks-bind` from the same policy) with a real tangd
+and swtpm; with tang down it stays in unseal, says why, and retries. Runs
+with --unseal-test: device-mapper is not available here."""
+import json
+import os
+import subprocess
+
+from conftest import EXAMPLES, STRATA
+from peers import tpm_flush
+
+
+def make_image(tmp_path):
+    img, key = str(tmp_path / "data.img"), str(tmp_path / "key")
+    with open(key, "wb") as f:
+        f.write(os.urandom(32))
+    subprocess.run(["truncate", "-s", "32M", img], check=True)
+    subprocess.run(["cryptsetup", "luksFormat", "--type", "luks2", "--batch-mode", "--pbkdf", "pbkdf2",
+                    "--pbkdf-force-iterations", "1000", "--key-file", key, img], check=True, capture_output=True)
+    return img, key
+
+
+def spec_with_policy(tmp_path, img, tang_url, threshold):
+    with open(os.path.join(EXAMPLES, "minimal.json")) as f:
+        spec = json.load(f)
+    spec["tang"] = [{"url": tang_url, "trust": "tofu"}]
+    spec["unseal"] = {"threshold": threshold, "tang_timeout_seconds": 2,
+                      "tpm2": {"enabled": True, "pcr_bank": "sha256", "pcr_ids": [7], "key": "ecc"},
+                      "volume": {"device": img, "name": "strata-data"}}
+    path = str(tmp_path / "spec.json")
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    return path
+
+
+def bind_from_policy(spec, img, key, env):
+    pol = subprocess.run([STRATA, "unseal", "policy", spec], capture_output=True, text=True, check=True)
+    pin, config = pol.stdout.split("\n")[:2]
+    assert pin == "sss" and json.loads(config)["t"] in (1, 2)
+    r = subprocess.run([STRATA, "unseal", "luks-bind", img, pin, config, "--key-file", key, "-y"],
+                       capture_output=True, env=env, timeout=60)
+    tpm_flush(env)
+    assert r.returncode == 0, r.stderr.decode()
+
+
+def test_unseal_phase_opens_volume_then_attest(start, tmp_path, tang, swtpm):
+    img, key = make_image(tmp_path)
+    spec = spec_with_policy(tmp_path, img, tang.url, 2)
+    bind_from_policy(spec, img, key, swtpm.env())
+    d = start(spec=spec, env={"STRATA_TCTI": swtpm.tcti}, args=["--unseal-test"])
+    d.wait_ready()
+    d.wait_phase("attest")
+    out = d.output()
+    assert "Phase boot -> unseal" in out and "Phase unseal -> attest" in out
+    assert "Verified data volume " + img in out
+    _, _, metrics = d.get("/metrics")
+    assert 'strata_unseal_attempts_total{result="ok"} 1' in metrics
+
+
+def test_unseal_phase_tang_down_stays_and_says_why(start, tmp_path, tang, swtpm):
+    img, key = make_image(tmp_path)
+    spec = spec_with_policy(tmp_path, img, tang.url, 2)
+    bind_from_policy(spec, img, key, swtpm.env())
+    tang.stop()
+    try:
+        d = start(spec=spec, env={"STRATA_TCTI": swtpm.tcti}, args=["--unseal-test"])
+        d.wait_ready()
+        d.wait_phase("unseal")
+        import time
+        deadline = time.monotonic() + 15
+        while "retrying in" not in d.output():
+            assert time.monotonic() < deadline, d.output()
+            time.sleep(0.1)
+        out = d.output()
+        assert tang.url in out and "unreachable" in out
+        assert "threshold not met" in out
+        assert d.status()["phase"] == "unseal"
+        _, _, metrics = d.get("/metrics")
+        assert 'strata_unseal_attempts_total{result="failed"} 1' in metrics
+    finally:
+        tang.start()
+
+
+def test_unseal_phase_without_volume_stays_in_boot(stratad):
+    assert stratad.status()["phase"] == "boot"
+    assert "names no data volume" in stratad.output()
+
+
+def test_policy_command_matches_spec():
+    r = subprocess.run([STRATA, "unseal", "policy", os.path.join(EXAMPLES, "rack.json")], capture_output=True,
+                       text=True, check=True)
+    pin, config = r.stdout.split("\n")[:2]
+    cfg = json.loads(config)
+    assert pin == "sss" and cfg["t"] == 2
+    assert [t["url"] for t in cfg["pins"]["tang"]] == ["http://192.0.2.10:7500", "http://198.51.100.10:7500"]
+    assert cfg["pins"]["tpm2"] == {"pcr_bank": "sha256", "key": "ecc", "pcr_ids": "7"}

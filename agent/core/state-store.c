@@ -1,6 +1,7 @@
 /* StateStore (see state-store.h): the state file format (state_file_build,
  * state_file_parse), the store directory's lock and stale temp files, and
  * the atomic replace-by-rename of one document. Logs nothing: callers do. */
+#include "core/error-detail.h"
 #include "core/state-store.h"
 
 #include <dirent.h>
@@ -106,20 +107,6 @@ int state_file_build(const json_t *doc, uint8_t **ret, size_t *ret_size) {
         return 0;
 }
 
-static int detail_fail(char **reterr_detail, int r, const char *format, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static int detail_fail(char **reterr_detail, int r, const char *format, ...) {
-        va_list ap;
-
-        if (!reterr_detail)
-                return r;
-        va_start(ap, format);
-        if (vasprintf(reterr_detail, format, ap) < 0)
-                *reterr_detail = NULL;
-        va_end(ap);
-        return r;
-}
 
 int state_file_parse(const uint8_t *data, size_t size, json_t **ret, char **reterr_detail) {
         uint8_t magic[STATE_MAGIC_SIZE], digest[STATE_DIGEST_SIZE], actual[STATE_DIGEST_SIZE];
@@ -132,24 +119,24 @@ int state_file_parse(const uint8_t *data, size_t size, json_t **ret, char **rete
         int r;
 
         if (size > STATE_FILE_MAX)
-                return detail_fail(reterr_detail, -E2BIG, "file is %zu bytes, over the %u-byte limit",
+                return error_detail_set(reterr_detail, -E2BIG, "file is %zu bytes, over the %u-byte limit",
                                    size, STATE_FILE_MAX);
 
         cursor_init(&c, data, size);
         if (cursor_get_bytes(&c, sizeof(magic), magic) < 0)
-                return detail_fail(reterr_detail, -EBADMSG, "truncated header (%zu of %u bytes)",
+                return error_detail_set(reterr_detail, -EBADMSG, "truncated header (%zu of %u bytes)",
                                    size, STATE_HEADER_SIZE);
         if (memcmp(magic, STATE_MAGIC, sizeof(magic)) != 0)
-                return detail_fail(reterr_detail, -EBADMSG, "not a strata state file (bad magic)");
+                return error_detail_set(reterr_detail, -EBADMSG, "not a strata state file (bad magic)");
 
         /* The version decides how to read the rest, so it is checked first. */
         if (cursor_get_be32(&c, &version) < 0)
-                return detail_fail(reterr_detail, -EBADMSG, "truncated header (%zu of %u bytes)",
+                return error_detail_set(reterr_detail, -EBADMSG, "truncated header (%zu of %u bytes)",
                                    size, STATE_HEADER_SIZE);
         if (version == 0)
-                return detail_fail(reterr_detail, -EBADMSG, "invalid format version 0");
+                return error_detail_set(reterr_detail, -EBADMSG, "invalid format version 0");
         if (version > STATE_FORMAT_VERSION)
-                return detail_fail(reterr_detail, -EPROTONOSUPPORT,
+                return error_detail_set(reterr_detail, -EPROTONOSUPPORT,
                                    "written by a newer version (format %" PRIu32
                                    ", this build reads up to %u)",
                                    version, STATE_FORMAT_VERSION);
@@ -157,33 +144,33 @@ int state_file_parse(const uint8_t *data, size_t size, json_t **ret, char **rete
         cursor_get_be64(&c, &length);
         cursor_get_bytes(&c, sizeof(digest), digest);
         if (cursor_error(&c) < 0)
-                return detail_fail(reterr_detail, -EBADMSG, "truncated header (%zu of %u bytes)",
+                return error_detail_set(reterr_detail, -EBADMSG, "truncated header (%zu of %u bytes)",
                                    size, STATE_HEADER_SIZE);
 
         if (length > cursor_remaining(&c))
-                return detail_fail(reterr_detail, -EBADMSG,
+                return error_detail_set(reterr_detail, -EBADMSG,
                                    "truncated payload (header says %" PRIu64 " bytes, %zu present)",
                                    length, cursor_remaining(&c));
         r = cursor_get_span(&c, (size_t) length, &payload);
         if (r < 0)
-                return detail_fail(reterr_detail, r, "truncated payload");
+                return error_detail_set(reterr_detail, r, "truncated payload");
         if (!cursor_at_end(&c))
-                return detail_fail(reterr_detail, -EBADMSG,
+                return error_detail_set(reterr_detail, -EBADMSG,
                                    "%zu bytes of trailing data after the %" PRIu64 "-byte payload",
                                    cursor_remaining(&c), length);
 
         r = sha256(payload, (size_t) length, actual);
         if (r < 0)
-                return detail_fail(reterr_detail, r, "cannot compute SHA-256");
+                return error_detail_set(reterr_detail, r, "cannot compute SHA-256");
         if (CRYPTO_memcmp(actual, digest, sizeof(digest)) != 0)
-                return detail_fail(reterr_detail, -EBADMSG, "checksum mismatch (payload corrupted)");
+                return error_detail_set(reterr_detail, -EBADMSG, "checksum mismatch (payload corrupted)");
 
         /* An empty payload is refused by jansson itself, as not JSON. */
         doc = json_loadb((const char *) payload, (size_t) length, STATE_JSON_LOAD_FLAGS, &error);
         if (!doc) {
                 if (json_error_code(&error) == json_error_out_of_memory)
-                        return detail_fail(reterr_detail, -ENOMEM, "out of memory parsing payload");
-                return detail_fail(reterr_detail, -EBADMSG, "payload is not JSON: %s (line %d, column %d)",
+                        return error_detail_set(reterr_detail, -ENOMEM, "out of memory parsing payload");
+                return error_detail_set(reterr_detail, -EBADMSG, "payload is not JSON: %s (line %d, column %d)",
                                    error.text, error.line, error.column);
         }
         *ret = doc;
@@ -412,21 +399,21 @@ int state_store_load_full(StateStore *s, const char *name, json_t **ret, char **
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (!S_ISREG(st.st_mode))
-                return detail_fail(reterr_detail, -EBADMSG, "%s/%s: not a regular file", s->dir, name);
+                return error_detail_set(reterr_detail, -EBADMSG, "%s/%s: not a regular file", s->dir, name);
         if ((uint64_t) st.st_size > STATE_FILE_MAX)
-                return detail_fail(reterr_detail, -E2BIG, "%s/%s: file is %jd bytes, over the %u-byte limit",
+                return error_detail_set(reterr_detail, -E2BIG, "%s/%s: file is %jd bytes, over the %u-byte limit",
                                    s->dir, name, (intmax_t) st.st_size, STATE_FILE_MAX);
 
         r = read_capped(fd, (size_t) st.st_size, &data, &size);
         if (r == -E2BIG)
-                return detail_fail(reterr_detail, r, "%s/%s: file grew over the %u-byte limit", s->dir, name,
+                return error_detail_set(reterr_detail, r, "%s/%s: file grew over the %u-byte limit", s->dir, name,
                                    STATE_FILE_MAX);
         if (r < 0)
                 return r;
 
         r = state_file_parse(data, size, ret, &detail);
         if (r < 0)
-                return detail_fail(reterr_detail, r, "%s/%s: %s", s->dir, name,
+                return error_detail_set(reterr_detail, r, "%s/%s: %s", s->dir, name,
                                    detail ? detail : strerror(-r));
         return 0;
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/error-detail.h"
 #include "core/cleanup.h"
 
 /* A256GCM: 96-bit IV, 128-bit tag (RFC 7518 §5.3). Clevis only uses it. */
@@ -39,20 +40,6 @@ static const struct {
         [JWE_TAG] = { "tag", "segment 5 (tag)", false, JWE_TAG_SIZE },
 };
 
-static int fail(char **reterr, int r, const char *format, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char **reterr, int r, const char *format, ...) {
-        va_list ap;
-        if (reterr) {
-                free(*reterr);
-                *reterr = NULL;
-                va_start(ap, format);
-                if (vasprintf(reterr, format, ap) < 0)
-                        *reterr = NULL;
-                va_end(ap);
-        }
-        return r;
-}
-
 static bool is_b64url(const char *s, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 char c = s[i];
@@ -78,17 +65,17 @@ static int segment_check(JweSegment seg, const char *s, size_t n, char **reterr)
         if (n == 0) {
                 if (jwe_segments[seg].may_be_empty)
                         return 0;
-                return fail(reterr, -EBADMSG, "malformed JWE: %s is empty", jwe_segments[seg].label);
+                return error_detail_set(reterr, -EBADMSG, "malformed JWE: %s is empty", jwe_segments[seg].label);
         }
         if (!is_b64url(s, n))
-                return fail(reterr, -EBADMSG, "malformed JWE: %s is not base64url", jwe_segments[seg].label);
+                return error_detail_set(reterr, -EBADMSG, "malformed JWE: %s is not base64url", jwe_segments[seg].label);
         size_t decoded = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
         if (jwe_segments[seg].exact_size && decoded != jwe_segments[seg].exact_size)
-                return fail(reterr, -EBADMSG, "malformed JWE: %s decodes to %zu bytes, expected %zu",
+                return error_detail_set(reterr, -EBADMSG, "malformed JWE: %s decodes to %zu bytes, expected %zu",
                             jwe_segments[seg].label, decoded, jwe_segments[seg].exact_size);
         if (seg == JWE_ENCRYPTED_KEY)
                 /* alg dir and direct ECDH-ES carry no wrapped key */
-                return fail(reterr, -EBADMSG, "malformed JWE: %s must be empty for clevis pins",
+                return error_detail_set(reterr, -EBADMSG, "malformed JWE: %s must be empty for clevis pins",
                             jwe_segments[seg].label);
         return 0;
 }
@@ -100,25 +87,25 @@ static int header_parse(Jwe *jwe, char **reterr) {
         const char *alg, *enc;
 
         if (json_string_length(prot) > JWE_HEADER_MAX / 3 * 4)
-                return fail(reterr, -E2BIG, "malformed JWE: protected header over %u bytes", JWE_HEADER_MAX);
+                return error_detail_set(reterr, -E2BIG, "malformed JWE: protected header over %u bytes", JWE_HEADER_MAX);
         jwe->header = jose_b64_dec_load(prot);
         if (!json_is_object(jwe->header))
-                return fail(reterr, -EBADMSG, "malformed JWE: %s is not a JSON object",
+                return error_detail_set(reterr, -EBADMSG, "malformed JWE: %s is not a JSON object",
                             jwe_segments[JWE_PROTECTED].label);
         alg = json_string_value(json_object_get(jwe->header, "alg"));
         enc = json_string_value(json_object_get(jwe->header, "enc"));
         if (!alg)
-                return fail(reterr, -EBADMSG, "malformed JWE: protected header has no \"alg\"");
+                return error_detail_set(reterr, -EBADMSG, "malformed JWE: protected header has no \"alg\"");
         if (!enc || strcmp(enc, "A256GCM") != 0)
-                return fail(reterr, -EBADMSG, "malformed JWE: protected header \"enc\" must be \"A256GCM\"");
+                return error_detail_set(reterr, -EBADMSG, "malformed JWE: protected header \"enc\" must be \"A256GCM\"");
         if (json_object_get(jwe->header, "zip"))
-                return fail(reterr, -EBADMSG, "malformed JWE: compressed (\"zip\") payloads are not used by clevis");
+                return error_detail_set(reterr, -EBADMSG, "malformed JWE: compressed (\"zip\") payloads are not used by clevis");
         clevis = json_object_get(jwe->header, "clevis");
         if (!json_is_object(clevis))
-                return fail(reterr, -EBADMSG, "malformed JWE: protected header has no \"clevis\" object");
+                return error_detail_set(reterr, -EBADMSG, "malformed JWE: protected header has no \"clevis\" object");
         pin = json_object_get(clevis, "pin");
         if (!json_is_string(pin))
-                return fail(reterr, -EBADMSG, "malformed JWE: protected header has no \"clevis.pin\" string");
+                return error_detail_set(reterr, -EBADMSG, "malformed JWE: protected header has no \"clevis.pin\" string");
         jwe->pin = json_string_value(pin);
         jwe->pin_config = json_object_get(clevis, jwe->pin);
         return 0;
@@ -132,20 +119,20 @@ int jwe_parse_compact(const char *s, size_t len, Jwe **ret, char **reterr) {
         int r;
 
         if (len > JWE_COMPACT_MAX)
-                return fail(reterr, -E2BIG, "JWE of %zu bytes is over the %u byte limit", len, JWE_COMPACT_MAX);
+                return error_detail_set(reterr, -E2BIG, "JWE of %zu bytes is over the %u byte limit", len, JWE_COMPACT_MAX);
         if (len == 0)
-                return fail(reterr, -EBADMSG, "malformed JWE: empty input");
+                return error_detail_set(reterr, -EBADMSG, "malformed JWE: empty input");
         for (size_t i = 0; i <= len; i++) {
                 if (i < len && s[i] != '.')
                         continue;
                 if (n == _JWE_SEGMENT_MAX)
-                        return fail(reterr, -EBADMSG, "malformed JWE: more than 5 '.'-separated segments");
+                        return error_detail_set(reterr, -EBADMSG, "malformed JWE: more than 5 '.'-separated segments");
                 seg[n] = s + start;
                 seglen[n++] = i - start;
                 start = i + 1;
         }
         if (n != _JWE_SEGMENT_MAX)
-                return fail(reterr, -EBADMSG, "malformed JWE: %zu '.'-separated segments, expected 5 "
+                return error_detail_set(reterr, -EBADMSG, "malformed JWE: %zu '.'-separated segments, expected 5 "
                                               "(truncated, or not a compact JWE)", n);
         for (JweSegment i = 0; i < _JWE_SEGMENT_MAX; i++) {
                 r = segment_check(i, seg[i], seglen[i], reterr);
@@ -183,7 +170,7 @@ int jwe_parse_flattened(const json_t *o, Jwe **ret, char **reterr) {
         int r;
 
         if (!json_is_object(o))
-                return fail(reterr, -EBADMSG, "malformed JWE: the flattened form must be a JSON object");
+                return error_detail_set(reterr, -EBADMSG, "malformed JWE: the flattened form must be a JSON object");
         /* members that would change what is authenticated (aad) or add
          * unprotected headers are not clevis's and are refused */
         json_object_foreach((json_t *) o, key, v) {
@@ -192,16 +179,16 @@ int jwe_parse_flattened(const json_t *o, Jwe **ret, char **reterr) {
                         if (strcmp(key, jwe_segments[i].member) == 0)
                                 break;
                 if (i == _JWE_SEGMENT_MAX)
-                        return fail(reterr, -EBADMSG, "malformed JWE: unexpected member \"%s\"", key);
+                        return error_detail_set(reterr, -EBADMSG, "malformed JWE: unexpected member \"%s\"", key);
                 if (!json_is_string(v))
-                        return fail(reterr, -EBADMSG, "malformed JWE: \"%s\" must be a string", key);
+                        return error_detail_set(reterr, -EBADMSG, "malformed JWE: \"%s\" must be a string", key);
         }
         for (JweSegment i = 0; i < _JWE_SEGMENT_MAX; i++) {
                 const json_t *m = json_object_get(o, jwe_segments[i].member);
                 if (!m && !jwe_segments[i].may_be_empty)
-                        return fail(reterr, -EBADMSG, "malformed JWE: missing \"%s\"", jwe_segments[i].member);
+                        return error_detail_set(reterr, -EBADMSG, "malformed JWE: missing \"%s\"", jwe_segments[i].member);
                 if (json_string_length(m) > JWE_COMPACT_MAX)
-                        return fail(reterr, -E2BIG, "malformed JWE: \"%s\" is over %u bytes",
+                        return error_detail_set(reterr, -E2BIG, "malformed JWE: \"%s\" is over %u bytes",
                                     jwe_segments[i].member, JWE_COMPACT_MAX);
                 r = segment_check(i, json_string_value(m), json_string_length(m), reterr);
                 if (r < 0)
@@ -234,12 +221,12 @@ int jwe_decrypt(const Jwe *jwe, const json_t *cek, Secret **ret, char **reterr) 
 
         pt = jose_jwe_dec_cek(NULL, jwe->flat, cek, &len);
         if (!pt)
-                return fail(reterr, -EBADMSG, "JWE does not decrypt with the recovered key "
+                return error_detail_set(reterr, -EBADMSG, "JWE does not decrypt with the recovered key "
                                               "(authentication tag mismatch: tampered data or wrong key)");
         if (len > JWE_PLAINTEXT_MAX) {
                 secret_wipe(pt, len);
                 free(pt);
-                return fail(reterr, -E2BIG, "JWE plaintext over %u bytes", JWE_PLAINTEXT_MAX);
+                return error_detail_set(reterr, -E2BIG, "JWE plaintext over %u bytes", JWE_PLAINTEXT_MAX);
         }
         s = secret_new_copy(pt, len);
         secret_wipe(pt, len);

@@ -11,23 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/error-detail.h"
 #include "core/cleanup.h"
 
 #define LUKS_TOKEN_TYPE "clevis"
-
-static int fail(char **reterr, int r, const char *format, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char **reterr, int r, const char *format, ...) {
-        va_list ap;
-        if (reterr) {
-                free(*reterr);
-                *reterr = NULL;
-                va_start(ap, format);
-                if (vasprintf(reterr, format, ap) < 0)
-                        *reterr = NULL;
-                va_end(ap);
-        }
-        return r;
-}
 
 /* A keyslot number as LUKS2 writes it: decimal, no sign, no leading zero,
  * 0 .. LUKS_KEYSLOT_MAX-1. */
@@ -58,46 +45,46 @@ int luks_token_parse(const char *json, size_t len, LuksToken *ret, char **reterr
         int keyslot, r;
 
         if (len > LUKS_TOKEN_JSON_MAX)
-                return fail(reterr, -E2BIG, "token of %zu bytes is over the %u byte limit", len,
+                return error_detail_set(reterr, -E2BIG, "token of %zu bytes is over the %u byte limit", len,
                             LUKS_TOKEN_JSON_MAX);
         /* duplicate members would let two readers see two different tokens */
         json_auto_t *o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &e);
         if (!o)
-                return fail(reterr, -EBADMSG, "token is not JSON: %s (column %d)", e.text, e.column);
+                return error_detail_set(reterr, -EBADMSG, "token is not JSON: %s (column %d)", e.text, e.column);
         if (!json_is_object(o))
-                return fail(reterr, -EBADMSG, "token is not a JSON object");
+                return error_detail_set(reterr, -EBADMSG, "token is not a JSON object");
 
         type = json_object_get(o, "type");
         if (!json_is_string(type))
-                return fail(reterr, -EBADMSG, "token \"type\" is missing or not a string");
+                return error_detail_set(reterr, -EBADMSG, "token \"type\" is missing or not a string");
         if (strcmp(json_string_value(type), LUKS_TOKEN_TYPE) != 0 ||
             json_string_length(type) != strlen(LUKS_TOKEN_TYPE))
-                return fail(reterr, -EBADMSG, "token \"type\" is not \"" LUKS_TOKEN_TYPE "\"");
+                return error_detail_set(reterr, -EBADMSG, "token \"type\" is not \"" LUKS_TOKEN_TYPE "\"");
 
         slots = json_object_get(o, "keyslots");
         if (!json_is_array(slots))
-                return fail(reterr, -EBADMSG, "token \"keyslots\" is missing or not an array");
+                return error_detail_set(reterr, -EBADMSG, "token \"keyslots\" is missing or not an array");
         if (json_array_size(slots) != 1)
-                return fail(reterr, -EBADMSG, "token \"keyslots\" has %zu entries, expected exactly one",
+                return error_detail_set(reterr, -EBADMSG, "token \"keyslots\" has %zu entries, expected exactly one",
                             json_array_size(slots));
         slot = json_array_get(slots, 0);
         if (!json_is_string(slot))
-                return fail(reterr, -EBADMSG, "token \"keyslots[0]\" is not a string");
+                return error_detail_set(reterr, -EBADMSG, "token \"keyslots[0]\" is not a string");
         keyslot = keyslot_parse(json_string_value(slot), json_string_length(slot));
         if (keyslot < 0)
-                return fail(reterr, -EBADMSG, "token \"keyslots[0]\" is not a decimal keyslot number 0..%d",
+                return error_detail_set(reterr, -EBADMSG, "token \"keyslots[0]\" is not a decimal keyslot number 0..%d",
                             LUKS_KEYSLOT_MAX - 1);
 
         jwe = json_object_get(o, "jwe");
         if (!jwe)
-                return fail(reterr, -EBADMSG, "token \"jwe\" is missing");
+                return error_detail_set(reterr, -EBADMSG, "token \"jwe\" is missing");
         if (!json_is_object(jwe))
-                return fail(reterr, -EBADMSG, "token \"jwe\" is not an object");
+                return error_detail_set(reterr, -EBADMSG, "token \"jwe\" is not an object");
         r = jwe_parse_flattened(jwe, &parsed, &jerr);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
-                return fail(reterr, r, "token \"jwe\": %s", jerr ? jerr : "malformed");
+                return error_detail_set(reterr, r, "token \"jwe\": %s", jerr ? jerr : "malformed");
 
         *ret = (LuksToken) { .keyslot = keyslot, .jwe = parsed };
         return 0;
@@ -109,7 +96,7 @@ int luks_token_build(int keyslot, const char *compact, size_t len, char **ret, c
         int r;
 
         if (keyslot < 0 || keyslot >= LUKS_KEYSLOT_MAX)
-                return fail(reterr, -EINVAL, "keyslot %d is out of range 0..%d", keyslot, LUKS_KEYSLOT_MAX - 1);
+                return error_detail_set(reterr, -EINVAL, "keyslot %d is out of range 0..%d", keyslot, LUKS_KEYSLOT_MAX - 1);
         r = jwe_parse_compact(compact, len, &jwe, reterr);
         if (r < 0)
                 return r;

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/error-detail.h"
 #include "core/cleanup.h"
 #include "core/secret.h"
 
@@ -88,19 +89,6 @@ struct TangRequest {
         TangCekDoneFn cek_done;
         void *userdata;
 };
-
-static int set_err(char **reterr, int r, const char *format, ...) __attribute__((format(printf, 3, 4)));
-static int set_err(char **reterr, int r, const char *format, ...) {
-        va_list ap;
-
-        if (!reterr)
-                return r;
-        va_start(ap, format);
-        if (vasprintf(reterr, format, ap) < 0)
-                *reterr = NULL;
-        va_end(ap);
-        return r;
-}
 
 /* Wipes a jansson string in place, but only when nobody else holds it. */
 static void json_string_wipe(json_t *s) {
@@ -182,24 +170,24 @@ static int ec_point_check(const json_t *jwk, const char *name, const char *crv, 
         int r;
 
         if (!json_is_object(jwk))
-                return set_err(reterr, -EBADMSG, "%s: missing or not a JSON object", name);
+                return error_detail_set(reterr, -EBADMSG, "%s: missing or not a JSON object", name);
         kty = json_string_value(json_object_get(jwk, "kty"));
         if (!kty)
-                return set_err(reterr, -EBADMSG, "%s.kty: missing", name);
+                return error_detail_set(reterr, -EBADMSG, "%s.kty: missing", name);
         if (strcmp(kty, "EC") != 0)
-                return set_err(reterr, -EBADMSG, "%s.kty: not EC", name);
+                return error_detail_set(reterr, -EBADMSG, "%s.kty: not EC", name);
         have = json_string_value(json_object_get(jwk, "crv"));
         if (!have)
-                return set_err(reterr, -EBADMSG, "%s.crv: missing", name);
+                return error_detail_set(reterr, -EBADMSG, "%s.crv: missing", name);
         c = curve_find(have);
         if (!c)
-                return set_err(reterr, -EBADMSG, "%s.crv: not P-256, P-384 or P-521", name);
+                return error_detail_set(reterr, -EBADMSG, "%s.crv: not P-256, P-384 or P-521", name);
         if (crv && strcmp(c->name, crv) != 0)
-                return set_err(reterr, -EBADMSG, "%s.crv: %s, expected %s", name, c->name, crv);
+                return error_detail_set(reterr, -EBADMSG, "%s.crv: %s, expected %s", name, c->name, crv);
         if (!json_object_get(jwk, "x"))
-                return set_err(reterr, -EBADMSG, "%s.x: missing", name);
+                return error_detail_set(reterr, -EBADMSG, "%s.x: missing", name);
         if (!json_object_get(jwk, "y"))
-                return set_err(reterr, -EBADMSG, "%s.y: missing", name);
+                return error_detail_set(reterr, -EBADMSG, "%s.y: missing", name);
 
         g = EC_GROUP_new_by_curve_name(c->nid);
         p = BN_new();
@@ -210,14 +198,14 @@ static int ec_point_check(const json_t *jwk, const char *name, const char *crv, 
         }
         r = coord_decode(json_object_get(jwk, "x"), c, p, &x);
         if (r == -EBADMSG) {
-                set_err(reterr, r, "%s.x: not %zu bytes of base64url below the field prime", name, c->bytes);
+                error_detail_set(reterr, r, "%s.x: not %zu bytes of base64url below the field prime", name, c->bytes);
                 goto out;
         }
         if (r < 0)
                 goto out;
         r = coord_decode(json_object_get(jwk, "y"), c, p, &y);
         if (r == -EBADMSG) {
-                set_err(reterr, r, "%s.y: not %zu bytes of base64url below the field prime", name, c->bytes);
+                error_detail_set(reterr, r, "%s.y: not %zu bytes of base64url below the field prime", name, c->bytes);
                 goto out;
         }
         if (r < 0)
@@ -226,7 +214,7 @@ static int ec_point_check(const json_t *jwk, const char *name, const char *crv, 
          * independent of that */
         if (EC_POINT_set_affine_coordinates(g, pt, x, y, NULL) != 1 ||
             EC_POINT_is_on_curve(g, pt, NULL) != 1) {
-                r = set_err(reterr, -EBADMSG, "%s: point not on curve %s", name, c->name);
+                r = error_detail_set(reterr, -EBADMSG, "%s: point not on curve %s", name, c->name);
                 goto out;
         }
         if (ret)
@@ -234,7 +222,7 @@ static int ec_point_check(const json_t *jwk, const char *name, const char *crv, 
         r = 0;
 out:
         if (r == -ENOMEM)
-                set_err(reterr, r, "%s: out of memory", name);
+                error_detail_set(reterr, r, "%s: out of memory", name);
         BN_free(x);
         BN_free(y);
         BN_free(p);
@@ -325,36 +313,36 @@ int tang_binding_parse(const json_t *header, TangBinding *ret, char **reterr) {
         int r;
 
         if (!json_is_object(header))
-                return set_err(reterr, -EBADMSG, "header: not a JSON object");
+                return error_detail_set(reterr, -EBADMSG, "header: not a JSON object");
         alg = json_string_value(json_object_get(header, "alg"));
         if (!alg || strcmp(alg, "ECDH-ES") != 0)
-                return set_err(reterr, -EBADMSG, "alg: missing or not ECDH-ES");
+                return error_detail_set(reterr, -EBADMSG, "alg: missing or not ECDH-ES");
         enc = json_string_value(json_object_get(header, "enc"));
         if (!enc || strcmp(enc, "A256GCM") != 0)
-                return set_err(reterr, -EBADMSG, "enc: missing or not A256GCM");
+                return error_detail_set(reterr, -EBADMSG, "enc: missing or not A256GCM");
         clevis = json_object_get(header, "clevis");
         if (!json_is_object(clevis))
-                return set_err(reterr, -EBADMSG, "clevis: missing or not an object");
+                return error_detail_set(reterr, -EBADMSG, "clevis: missing or not an object");
         pin = json_string_value(json_object_get(clevis, "pin"));
         if (!pin || strcmp(pin, "tang") != 0)
-                return set_err(reterr, -EBADMSG, "clevis.pin: missing or not tang");
+                return error_detail_set(reterr, -EBADMSG, "clevis.pin: missing or not tang");
         tang = json_object_get(clevis, "tang");
         if (!json_is_object(tang))
-                return set_err(reterr, -EBADMSG, "clevis.tang: missing or not an object");
+                return error_detail_set(reterr, -EBADMSG, "clevis.tang: missing or not an object");
         url = json_string_value(json_object_get(tang, "url"));
         if (!url)
-                return set_err(reterr, -EBADMSG, "clevis.tang.url: missing or not a string");
+                return error_detail_set(reterr, -EBADMSG, "clevis.tang.url: missing or not a string");
         r = tang_url_normalize(url, &normalized);
         if (r == -ENOMEM)
-                return set_err(reterr, r, "clevis.tang.url: out of memory");
+                return error_detail_set(reterr, r, "clevis.tang.url: out of memory");
         if (r < 0)
-                return set_err(reterr, -EBADMSG, "clevis.tang.url: not an http or https URL");
+                return error_detail_set(reterr, -EBADMSG, "clevis.tang.url: not an http or https URL");
         adv = json_object_get(tang, "adv");
         keys = json_object_get(adv, "keys");
         if (!json_is_object(adv) || !json_is_array(keys))
-                return set_err(reterr, -EBADMSG, "clevis.tang.adv: missing or without a keys array");
+                return error_detail_set(reterr, -EBADMSG, "clevis.tang.adv: missing or without a keys array");
         if (json_array_size(keys) > TANG_ADV_KEYS_MAX)
-                return set_err(reterr, -EBADMSG, "clevis.tang.adv.keys: more than %u keys", TANG_ADV_KEYS_MAX);
+                return error_detail_set(reterr, -EBADMSG, "clevis.tang.adv.keys: more than %u keys", TANG_ADV_KEYS_MAX);
 
         r = ec_point_check(json_object_get(header, "epk"), "epk", NULL, &c, reterr);
         if (r < 0)
@@ -362,17 +350,17 @@ int tang_binding_parse(const json_t *header, TangBinding *ret, char **reterr) {
 
         kid = json_string_value(json_object_get(header, "kid"));
         if (!kid)
-                return set_err(reterr, -EBADMSG, "kid: missing or not a string");
+                return error_detail_set(reterr, -EBADMSG, "kid: missing or not a string");
         if (!is_b64url(kid, TANG_THP_MAX))
-                return set_err(reterr, -EBADMSG, "kid: not a base64url thumbprint");
+                return error_detail_set(reterr, -EBADMSG, "kid: not a base64url thumbprint");
         key = adv_find_kid(keys, kid);
         if (!key)
-                return set_err(reterr, -EBADMSG, "kid: %s is not the thumbprint of a key in clevis.tang.adv", kid);
+                return error_detail_set(reterr, -EBADMSG, "kid: %s is not the thumbprint of a key in clevis.tang.adv", kid);
         r = ec_point_check(key, "clevis.tang.adv key named by kid", c->name, NULL, reterr);
         if (r < 0)
                 return r;
         if (!jose_jwk_prm(NULL, key, false, "deriveKey"))
-                return set_err(reterr, -EBADMSG, "clevis.tang.adv key named by kid: key_ops lacks deriveKey");
+                return error_detail_set(reterr, -EBADMSG, "clevis.tang.adv key named by kid: key_ops lacks deriveKey");
 
         *ret = (TangBinding) {
                 .url = url,
@@ -391,17 +379,17 @@ int tang_rec_reply_parse(const void *body, size_t size, const char *crv, json_t 
         int r;
 
         if (size > TANG_REPLY_MAX)
-                return set_err(reterr, -E2BIG, "reply: larger than %u bytes", TANG_REPLY_MAX);
+                return error_detail_set(reterr, -E2BIG, "reply: larger than %u bytes", TANG_REPLY_MAX);
         reply = json_loadb(body, size, JSON_REJECT_DUPLICATES, &e);
         if (!reply)
                 /* jansson's message may quote the input: only the position */
-                return set_err(reterr, -EBADMSG, "reply: not JSON (error at byte %d)", e.position);
+                return error_detail_set(reterr, -EBADMSG, "reply: not JSON (error at byte %d)", e.position);
         r = ec_point_check(reply, "reply", crv, NULL, reterr);
         if (r < 0)
                 return r;
         copy = ec_public_copy(reply, true);
         if (!copy)
-                return set_err(reterr, -ENOMEM, "reply: out of memory");
+                return error_detail_set(reterr, -ENOMEM, "reply: out of memory");
         *ret = copy;
         return 0;
 }

@@ -19,6 +19,7 @@
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_tctildr.h>
 
+#include "core/error-detail.h"
 #include "core/cleanup.h"
 #include "core/cursor.h"
 
@@ -132,21 +133,6 @@ static const char *const tpm2_config_keys[] = { "hash", "key", "pcr_bank", "pcr_
 
 /* ---- parsing (pure) ---- */
 
-static int fail_msg(int error, char **reterr, const char *format, ...) __attribute__((format(printf, 3, 4)));
-static int fail_msg(int error, char **reterr, const char *format, ...) {
-        va_list ap;
-
-        if (reterr) {
-                free(*reterr);
-                *reterr = NULL;
-                va_start(ap, format);
-                if (vasprintf(reterr, format, ap) < 0)
-                        *reterr = NULL;
-                va_end(ap);
-        }
-        return error;
-}
-
 static bool json_string_is(const json_t *v, const char *s) {
         size_t n = strlen(s);
         return json_is_string(v) && json_string_length(v) == n && memcmp(json_string_value(v), s, n) == 0;
@@ -189,9 +175,9 @@ static int pcr_ids_parse(const char *s, size_t len, uint32_t *ret, char **reterr
         size_t i = 0;
 
         if (len == 0)
-                return fail_msg(-EBADMSG, reterr, "pcr_ids: empty");
+                return error_detail_set(reterr, -EBADMSG, "pcr_ids: empty");
         if (len > TPM2_PIN_PCR_IDS_MAX)
-                return fail_msg(-EBADMSG, reterr, "pcr_ids: longer than %u characters", TPM2_PIN_PCR_IDS_MAX);
+                return error_detail_set(reterr, -EBADMSG, "pcr_ids: longer than %u characters", TPM2_PIN_PCR_IDS_MAX);
         for (;;) {
                 unsigned id = 0, digits = 0;
 
@@ -201,12 +187,12 @@ static int pcr_ids_parse(const char *s, size_t len, uint32_t *ret, char **reterr
                         i++;
                 }
                 if (digits == 0 || (i < len && s[i] != ','))
-                        return fail_msg(-EBADMSG, reterr, "pcr_ids: not a comma-separated list of PCR numbers");
+                        return error_detail_set(reterr, -EBADMSG, "pcr_ids: not a comma-separated list of PCR numbers");
                 if (id >= TPM2_PIN_PCR_COUNT)
-                        return fail_msg(-EBADMSG, reterr, "pcr_ids: PCR %u is out of range 0..%u", id,
+                        return error_detail_set(reterr, -EBADMSG, "pcr_ids: PCR %u is out of range 0..%u", id,
                                         TPM2_PIN_PCR_COUNT - 1u);
                 if (mask & (UINT32_C(1) << id))
-                        return fail_msg(-EBADMSG, reterr, "pcr_ids: PCR %u is listed twice", id);
+                        return error_detail_set(reterr, -EBADMSG, "pcr_ids: PCR %u is listed twice", id);
                 mask |= UINT32_C(1) << id;
                 if (i == len)
                         break;
@@ -244,18 +230,18 @@ static int b64_field_decode(const json_t *pin, const char *field, size_t max, ui
         size_t n;
 
         if (!v)
-                return fail_msg(-EBADMSG, reterr, "%s: missing", field);
+                return error_detail_set(reterr, -EBADMSG, "%s: missing", field);
         if (!json_is_string(v))
-                return fail_msg(-EBADMSG, reterr, "%s: not a string", field);
+                return error_detail_set(reterr, -EBADMSG, "%s: not a string", field);
         if (json_string_length(v) > TPM2_PIN_B64_LEN(max))
-                return fail_msg(-EBADMSG, reterr, "%s: longer than %zu bytes", field, max);
+                return error_detail_set(reterr, -EBADMSG, "%s: longer than %zu bytes", field, max);
         n = jose_b64_dec(v, NULL, 0);
         if (n == SIZE_MAX)
-                return fail_msg(-EBADMSG, reterr, "%s: not base64url", field);
+                return error_detail_set(reterr, -EBADMSG, "%s: not base64url", field);
         if (n > max)
-                return fail_msg(-EBADMSG, reterr, "%s: longer than %zu bytes", field, max);
+                return error_detail_set(reterr, -EBADMSG, "%s: longer than %zu bytes", field, max);
         if (jose_b64_dec(v, buf, max) != n)
-                return fail_msg(-EBADMSG, reterr, "%s: not base64url", field);
+                return error_detail_set(reterr, -EBADMSG, "%s: not base64url", field);
         *ret_len = n;
         return 0;
 }
@@ -271,36 +257,36 @@ int tpm2_pin_member_parse(const json_t *pin, Tpm2PinMember *ret, char **reterr) 
         int r;
 
         if (!json_is_object(pin))
-                return fail_msg(-EBADMSG, reterr, "clevis.tpm2: not an object");
+                return error_detail_set(reterr, -EBADMSG, "clevis.tpm2: not an object");
         for (size_t i = 0; i < ELEMENTSOF(tpm2_unsupported_fields); i++)
                 if (json_object_get(pin, tpm2_unsupported_fields[i]))
-                        return fail_msg(-EBADMSG, reterr,
+                        return error_detail_set(reterr, -EBADMSG,
                                         "%s: authorized policies (clevis-pin-tpm2) are not supported",
                                         tpm2_unsupported_fields[i]);
 
         v_hash = json_object_get(pin, "hash");
         hash = TABLE_LOOKUP(tpm2_hashes, v_hash, TPM2_PIN_DEFAULT_HASH);
         if (!hash)
-                return fail_msg(-EBADMSG, reterr, "hash: not sha1, sha256, sha384 or sha512");
+                return error_detail_set(reterr, -EBADMSG, "hash: not sha1, sha256, sha384 or sha512");
         v_key = json_object_get(pin, "key");
         key = TABLE_LOOKUP(tpm2_keys, v_key, TPM2_PIN_DEFAULT_KEY);
         if (!key)
-                return fail_msg(-EBADMSG, reterr, "key: not ecc or rsa");
+                return error_detail_set(reterr, -EBADMSG, "key: not ecc or rsa");
 
         v_bank = json_object_get(pin, "pcr_bank");
         v_ids = json_object_get(pin, "pcr_ids");
         if (v_bank) {
                 bank = TABLE_LOOKUP(tpm2_hashes, v_bank, NULL);
                 if (!bank)
-                        return fail_msg(-EBADMSG, reterr, "pcr_bank: not sha1, sha256, sha384 or sha512");
+                        return error_detail_set(reterr, -EBADMSG, "pcr_bank: not sha1, sha256, sha384 or sha512");
         }
         /* clevis writes both or neither; its decrypt ignores a lone pcr_bank
          * and fails on a lone pcr_ids. */
         if (v_ids) {
                 if (!json_is_string(v_ids))
-                        return fail_msg(-EBADMSG, reterr, "pcr_ids: not a string");
+                        return error_detail_set(reterr, -EBADMSG, "pcr_ids: not a string");
                 if (!bank)
-                        return fail_msg(-EBADMSG, reterr, "pcr_bank: missing, but pcr_ids is set");
+                        return error_detail_set(reterr, -EBADMSG, "pcr_bank: missing, but pcr_ids is set");
                 r = pcr_ids_parse(json_string_value(v_ids), json_string_length(v_ids), &m.pcr_mask, reterr);
                 if (r < 0)
                         return r;
@@ -314,15 +300,15 @@ int tpm2_pin_member_parse(const json_t *pin, Tpm2PinMember *ret, char **reterr) 
         off = 0;
         rc = Tss2_MU_TPM2B_PUBLIC_Unmarshal(pub, pub_len, &off, &m.pub);
         if (rc != TSS2_RC_SUCCESS)
-                return fail_msg(-EBADMSG, reterr, "jwk_pub: not a marshalled TPM2B_PUBLIC (truncated or malformed)");
+                return error_detail_set(reterr, -EBADMSG, "jwk_pub: not a marshalled TPM2B_PUBLIC (truncated or malformed)");
         /* the whole TPM2B, and its size field covering exactly its content */
         if (off != pub_len || (size_t) m.pub.size + 2u != pub_len)
-                return fail_msg(-EBADMSG, reterr, "jwk_pub: %zu bytes, but its TPM2B_PUBLIC takes %zu",
+                return error_detail_set(reterr, -EBADMSG, "jwk_pub: %zu bytes, but its TPM2B_PUBLIC takes %zu",
                                 pub_len, (size_t) m.pub.size + 2u);
         if (m.pub.size == 0 || m.pub.publicArea.type != TPM2_ALG_KEYEDHASH)
-                return fail_msg(-EBADMSG, reterr, "jwk_pub: not a sealed data (keyedhash) object");
+                return error_detail_set(reterr, -EBADMSG, "jwk_pub: not a sealed data (keyedhash) object");
         if (m.pub.publicArea.nameAlg != hash->alg)
-                return fail_msg(-EBADMSG, reterr, "jwk_pub: its name algorithm is not the member's hash %s",
+                return error_detail_set(reterr, -EBADMSG, "jwk_pub: its name algorithm is not the member's hash %s",
                                 hash->name);
 
         r = b64_field_decode(pin, "jwk_priv", sizeof(priv), priv, &priv_len, reterr);
@@ -331,12 +317,12 @@ int tpm2_pin_member_parse(const json_t *pin, Tpm2PinMember *ret, char **reterr) 
         off = 0;
         rc = Tss2_MU_TPM2B_PRIVATE_Unmarshal(priv, priv_len, &off, &m.priv);
         if (rc != TSS2_RC_SUCCESS)
-                return fail_msg(-EBADMSG, reterr, "jwk_priv: not a marshalled TPM2B_PRIVATE (truncated or malformed)");
+                return error_detail_set(reterr, -EBADMSG, "jwk_priv: not a marshalled TPM2B_PRIVATE (truncated or malformed)");
         if (off != priv_len || (size_t) m.priv.size + 2u != priv_len)
-                return fail_msg(-EBADMSG, reterr, "jwk_priv: %zu bytes, but its TPM2B_PRIVATE takes %zu",
+                return error_detail_set(reterr, -EBADMSG, "jwk_priv: %zu bytes, but its TPM2B_PRIVATE takes %zu",
                                 priv_len, (size_t) m.priv.size + 2u);
         if (m.priv.size == 0)
-                return fail_msg(-EBADMSG, reterr, "jwk_priv: empty");
+                return error_detail_set(reterr, -EBADMSG, "jwk_priv: empty");
 
         m.hash = hash->alg;
         m.key = key->alg;
@@ -381,13 +367,13 @@ static int config_pcr_ids_parse(const json_t *v, uint32_t *ret, char **reterr) {
                         else if (json_is_string(e) && json_string_length(e) < sizeof(num) - 1)
                                 n = snprintf(num, sizeof(num), "%s%s", i ? "," : "", json_string_value(e));
                         else
-                                return fail_msg(-EINVAL, reterr, "pcr_ids: array items must be PCR numbers");
+                                return error_detail_set(reterr, -EINVAL, "pcr_ids: array items must be PCR numbers");
                         writer_put_bytes(&w, num, (size_t) n);
                 }
         } else
-                return fail_msg(-EINVAL, reterr, "pcr_ids: not a string or an array");
+                return error_detail_set(reterr, -EINVAL, "pcr_ids: not a string or an array");
         if (writer_error(&w) < 0)
-                return fail_msg(-EINVAL, reterr, "pcr_ids: longer than %u characters", TPM2_PIN_PCR_IDS_MAX);
+                return error_detail_set(reterr, -EINVAL, "pcr_ids: longer than %u characters", TPM2_PIN_PCR_IDS_MAX);
         return pcr_ids_parse(buf, writer_length(&w), ret, reterr) < 0 ? -EINVAL : 0;
 }
 
@@ -397,28 +383,28 @@ static int config_parse(const json_t *config, Tpm2SealConfig *c, char **reterr) 
         int r;
 
         if (config && !json_is_object(config))
-                return fail_msg(-EINVAL, reterr, "config: not an object");
+                return error_detail_set(reterr, -EINVAL, "config: not an object");
         json_object_foreach((json_t *) config, name, v) {
                 bool known = false;
                 for (size_t i = 0; i < ELEMENTSOF(tpm2_config_keys); i++)
                         known = known || strcmp(name, tpm2_config_keys[i]) == 0;
                 if (!known)
-                        return fail_msg(-EINVAL, reterr, "%.32s: unknown tpm2 option", name);
+                        return error_detail_set(reterr, -EINVAL, "%.32s: unknown tpm2 option", name);
         }
 
         c->hash = TABLE_LOOKUP(tpm2_hashes, json_object_get(config, "hash"), TPM2_PIN_DEFAULT_HASH);
         if (!c->hash)
-                return fail_msg(-EINVAL, reterr, "hash: not sha1, sha256, sha384 or sha512");
+                return error_detail_set(reterr, -EINVAL, "hash: not sha1, sha256, sha384 or sha512");
         c->key = TABLE_LOOKUP(tpm2_keys, json_object_get(config, "key"), TPM2_PIN_DEFAULT_KEY);
         if (!c->key)
-                return fail_msg(-EINVAL, reterr, "key: not ecc or rsa");
+                return error_detail_set(reterr, -EINVAL, "key: not ecc or rsa");
 
         v_ids = json_object_get(config, "pcr_ids");
         v_bank = json_object_get(config, "pcr_bank");
         v_digest = json_object_get(config, "pcr_digest");
         /* clevis quietly seals without a policy here; refuse instead */
         if (!v_ids && (v_bank || v_digest))
-                return fail_msg(-EINVAL, reterr, "%s: given without pcr_ids, so no PCR policy would apply",
+                return error_detail_set(reterr, -EINVAL, "%s: given without pcr_ids, so no PCR policy would apply",
                                 v_bank ? "pcr_bank" : "pcr_digest");
         c->bank = NULL;
         c->pcr_mask = 0;
@@ -433,15 +419,15 @@ static int config_parse(const json_t *config, Tpm2SealConfig *c, char **reterr) 
          * many TPMs disable. The bank is always written to the member. */
         c->bank = TABLE_LOOKUP(tpm2_hashes, v_bank, TPM2_PIN_DEFAULT_HASH);
         if (!c->bank)
-                return fail_msg(-EINVAL, reterr, "pcr_bank: not sha1, sha256, sha384 or sha512");
+                return error_detail_set(reterr, -EINVAL, "pcr_bank: not sha1, sha256, sha384 or sha512");
         if (v_digest) {
                 size_t want = (size_t) __builtin_popcount(c->pcr_mask) * c->bank->size, n;
 
                 if (!json_is_string(v_digest))
-                        return fail_msg(-EINVAL, reterr, "pcr_digest: not a string");
+                        return error_detail_set(reterr, -EINVAL, "pcr_digest: not a string");
                 n = jose_b64_dec(v_digest, NULL, 0);
                 if (n != want || jose_b64_dec(v_digest, c->values, sizeof(c->values)) != want)
-                        return fail_msg(-EINVAL, reterr,
+                        return error_detail_set(reterr, -EINVAL,
                                         "pcr_digest: not the b64url of %zu bytes (%d %s PCR values)", want,
                                         __builtin_popcount(c->pcr_mask), c->bank->name);
                 c->values_size = want;

@@ -37,6 +37,10 @@ STRATAD := $(B)/stratad
 STRATA := $(B)/strata
 STRATA_SRCS := $(sort $(wildcard tools/strata/*.c))
 STRATA_OBJS := $(STRATA_SRCS:%.c=$(B)/%.o)
+# strata-bmc: the Redfish BMC emulator (tools/strata-bmc/), for tests and the lab
+STRATA_BMC := $(B)/strata-bmc
+STRATA_BMC_SRCS := $(sort $(wildcard tools/strata-bmc/*.c))
+STRATA_BMC_OBJS := $(STRATA_BMC_SRCS:%.c=$(B)/%.o)
 
 UNIT_SRCS := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/unit/%)
@@ -55,7 +59,7 @@ all:
 	@tools/deps.sh build
 	@$(MAKE) --no-print-directory -j$(JOBS) build-all
 
-build-all: $(STRATAD) $(STRATA)
+build-all: $(STRATAD) $(STRATA) $(if $(STRATA_BMC_SRCS),$(STRATA_BMC))
 
 deps:
 	@tools/deps.sh check
@@ -78,6 +82,9 @@ $(STRATAD): $(B)/agent/stratad.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(STRATA): $(STRATA_OBJS) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(STRATA_BMC): $(STRATA_BMC_OBJS) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIB)
@@ -118,6 +125,7 @@ lab:
 install: all
 	install -D -m 0755 $(STRATAD) $(DESTDIR)$(PREFIX)/bin/stratad
 	install -D -m 0755 $(STRATA) $(DESTDIR)$(PREFIX)/bin/strata
+	$(if $(STRATA_BMC_SRCS),install -D -m 0755 $(STRATA_BMC) $(DESTDIR)$(PREFIX)/bin/strata-bmc)
 	install -D -m 0644 images/units/stratad.service $(DESTDIR)$(PREFIX)/lib/systemd/system/stratad.service
 	install -D -m 0644 images/units/stratad.socket $(DESTDIR)$(PREFIX)/lib/systemd/system/stratad.socket
 	install -D -m 0644 images/units/strata-unseal@.service '$(DESTDIR)$(PREFIX)/lib/systemd/system/strata-unseal@.service'

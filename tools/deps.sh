@@ -9,9 +9,12 @@ build="build-essential pkg-config libsystemd-dev libssl-dev libtss2-dev libjose-
 # check: unit tests (cmocka), system tests (Debian's pytest, run with
 # /usr/bin/python3), fuzzing (clang's libFuzzer runtime), unit verification,
 # and the real peers of the unseal tests: swtpm, tangd, the clevis CLI,
-# cryptsetup, socat (an inetd for tangd, which serves one request per process).
+# cryptsetup, socat (an inetd for tangd, which serves one request per process),
+# QEMU for the BMC emulator's qemu back end, and redfishtool, the baseline of
+# the Redfish benchmark.
 check="$build libcmocka-dev python3 python3-pytest clang libclang-rt-dev systemd
- swtpm swtpm-tools tpm2-tools tang jose clevis clevis-tpm2 clevis-luks cryptsetup-bin socat curl"
+ swtpm swtpm-tools tpm2-tools tang jose clevis clevis-tpm2 clevis-luks cryptsetup-bin socat curl
+ qemu-system-x86 redfishtool"
 lab="$check"
 
 case "${1:-}" in

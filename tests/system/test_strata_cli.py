@@ -49,3 +49,17 @@ def test_unknown_command():
     r = run(STRATA, "frobnicate")
     assert r.returncode == 2
     assert "unknown command" in r.stderr
+
+
+def test_init_creates_fleet_keys_and_never_replaces(tmp_path):
+    out = tmp_path / "fleet"
+    r = run(STRATA, "init", "--fleet", "rack-a", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert oct(os.stat(out / "fleet-ca.key").st_mode & 0o777) == "0o600"
+    assert oct(os.stat(out / "policy.key").st_mode & 0o777) == "0o600"
+    before = (out / "fleet-ca.key").read_bytes()
+    r = run(STRATA, "init", "--fleet", "rack-a", "--out", str(out))
+    assert r.returncode == 1 and "refusing to replace" in r.stderr
+    assert (out / "fleet-ca.key").read_bytes() == before
+    v = run("openssl", "verify", "-CAfile", str(out / "fleet-ca.pem"), str(out / "fleet-ca.pem"))
+    assert v.returncode == 0, v.stderr

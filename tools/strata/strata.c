@@ -14,6 +14,7 @@ typedef struct Command {
 } Command;
 
 static const Command commands[] = {
+        { "init", cmd_init, "init --fleet NAME --out DIR  create the fleet CA and the policy signing key" },
         { "spec", cmd_spec, "spec validate FILE...   check a fleet spec; every error with its JSON path" },
         { "status", cmd_status, "status [--json]         the local node's phase, spec, peers and leases" },
         { "unseal", cmd_unseal, "unseal encrypt|decrypt  clevis-compatible encrypt/decrypt (see strata unseal)" },

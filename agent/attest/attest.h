@@ -51,6 +51,10 @@ typedef struct AttestTpm AttestTpm;
 int attest_tpm_open(const char *tcti, AttestTpm **ret);
 /* Flushes every transient handle still loaded and finalizes. */
 AttestTpm *attest_tpm_close(AttestTpm *t);
+/* The detail of the last failed call on `t` (what failed, the TPM's answer
+ * and what to do), for the caller who logs; NULL if none. Owned by `t`,
+ * valid until its next call. */
+const char *attest_tpm_error(const AttestTpm *t);
 
 /* Creates (CreatePrimary, endorsement hierarchy, the TCG template) or
  * reads the EK: its marshalled TPM2B_PUBLIC and, when the TPM has one in

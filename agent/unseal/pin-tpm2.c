@@ -22,6 +22,7 @@
 #include "core/error-detail.h"
 #include "core/cleanup.h"
 #include "core/cursor.h"
+#include "core/tpm-rc.h"
 
 /* Limits on what a header member or a config may carry. */
 #define TPM2_PIN_NAME_MAX 16u                  /* "sha256", "ecc": the table's names */
@@ -98,15 +99,9 @@ static const Tpm2Key tpm2_keys[] = {
 #define TPM2_PIN_DEFAULT_KEY (&tpm2_keys[0])
 
 /* TPM response codes worth a sentence; the rest are printed in hex. Format-1
- * codes are matched without their handle/session/parameter number. */
-typedef struct Tpm2Error {
-        TSS2_RC code;
-        const char *name;
-        int error; /* what tpm2_pin_* return */
-        const char *why;
-} Tpm2Error;
-
-static const Tpm2Error tpm2_errors[] = {
+ * codes are matched without their handle/session/parameter number. `error`
+ * is what tpm2_pin_* return. */
+static const TpmRcRow tpm2_errors[] = {
         { TPM2_RC_POLICY_FAIL, "TPM_RC_POLICY_FAIL", -ENOKEY, "PCRs changed since binding" },
         { TPM2_RC_PCR_CHANGED, "TPM_RC_PCR_CHANGED", -EIO, "PCRs kept changing during the policy session" },
         { TPM2_RC_INTEGRITY, "TPM_RC_INTEGRITY", -ENOKEY,
@@ -502,33 +497,13 @@ static void tpm2_close(Tpm2 *t) {
                 Tss2_TctiLdr_Finalize(&t->tcti);
 }
 
-static TSS2_RC rc_code(TSS2_RC rc) {
-        TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
-
-        if (layer != TSS2_TPM_RC_LAYER && layer != TSS2_RESMGR_TPM_RC_LAYER)
-                return rc;
-        rc &= ~TSS2_RC_LAYER_MASK;
-        /* format 1: the error in bits 0-5, then P and N (which handle,
-         * session or parameter) that the table does not care about */
-        if (rc & TPM2_RC_FMT1)
-                return rc & (TPM2_RC_FMT1 | 0x3Fu);
-        return rc;
-}
-
-static const Tpm2Error *error_lookup(TSS2_RC rc) {
-        TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
-
-        if (layer != TSS2_TPM_RC_LAYER && layer != TSS2_RESMGR_TPM_RC_LAYER)
-                return NULL;
-        for (size_t i = 0; i < ELEMENTSOF(tpm2_errors); i++)
-                if (tpm2_errors[i].code == rc_code(rc))
-                        return &tpm2_errors[i];
-        return NULL;
+static const TpmRcRow *error_lookup(TSS2_RC rc) {
+        return tpm_rc_lookup(tpm2_errors, ELEMENTSOF(tpm2_errors), rc);
 }
 
 /* Reports a failed ESAPI call and returns the errno for it. */
 static int tpm2_fail(const Tpm2 *t, TSS2_RC rc, const char *step, UnsealReport *report, const char *where) {
-        const Tpm2Error *e = error_lookup(rc);
+        const TpmRcRow *e = error_lookup(rc);
 
         if ((rc & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER) {
                 unseal_report_add(report, where, "%s: lost the TPM at TCTI \"%s\" (TCTI error 0x%x)", step,
@@ -690,11 +665,11 @@ int tpm2_pin_unseal(const char *tcti, const json_t *pin, json_t **ret_cek, Unsea
                 tpm2_flush(&t, &t.session);
                 if (rc == TSS2_RC_SUCCESS)
                         return cek_parse(data, ret_cek, report, where);
-                if (rc_code(rc) == TPM2_RC_PCR_CHANGED && attempt < TPM2_PIN_UNSEAL_TRIES)
+                if (tpm_rc_code(rc) == TPM2_RC_PCR_CHANGED && attempt < TPM2_PIN_UNSEAL_TRIES)
                         continue;
                 break;
         }
-        if (bank && rc_code(rc) == TPM2_RC_POLICY_FAIL) {
+        if (bank && tpm_rc_code(rc) == TPM2_RC_POLICY_FAIL) {
                 unseal_report_add(report, where, "PCR policy mismatch on %s (TPM_RC_POLICY_FAIL 0x%x): %s", spec,
                                   rc, error_lookup(rc)->why);
                 return -ENOKEY;

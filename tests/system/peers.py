@@ -150,3 +150,107 @@ class Tang:
     def close(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SwtpmWithEk(Swtpm):
+    """A swtpm manufactured like a real TPM (docs/attestation.md section 3):
+    swtpm_setup with EK certificates from a throwaway local CA (RSA 2048 EK
+    certificate at NV 0x01c00002), plus an ECC P-256 EK certificate at
+    0x01c0000a that the same CA issues for the key tpm2_createek -G ecc makes
+    (swtpm 0.7's own ECC EK is P-384, high range). Nothing is cached across
+    runs. stop() sends TPM2_Shutdown first, so no dictionary-attack counter
+    moves, then stops swtpm by its PID."""
+
+    TOOLS = ("swtpm", "swtpm_setup", "swtpm_localca", "tpm2_createek", "tpm2_nvdefine", "tpm2_nvwrite",
+             "tpm2_flushcontext", "tpm2_shutdown", "openssl")
+    ECC_CERT_INDEX = "0x01c0000a"
+    NV_ATTRS = "ppwrite|writedefine|ppread|ownerread|authread|no_da|platformcreate"
+
+    def __init__(self):
+        for program in self.TOOLS:
+            need(program)
+        self.dir = tempfile.mkdtemp(prefix="strata-swtpm-ek-")
+        self.ca = os.path.join(self.dir, "ca")
+        self.work = os.path.join(self.dir, "setup")
+        for d in (self.ca, self.work, os.path.join(self.work, "certs"), os.path.join(self.work, "ecc")):
+            os.mkdir(d, 0o700)
+        self.port = free_port(pair=True)
+        self.pid = None
+        self._manufacture()
+        self.start()
+        self._add_ecc_cert()
+
+    @property
+    def root_ca(self):
+        """The local CA's root certificate (PEM): the trust anchor for the EK chain."""
+        return os.path.join(self.ca, "swtpm-localca-rootca-cert.pem")
+
+    @property
+    def issuer_ca(self):
+        return os.path.join(self.ca, "issuercert.pem")
+
+    def _write(self, name, text):
+        path = os.path.join(self.work, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def _manufacture(self):
+        conf = self._write("localca.conf",
+                           f"statedir = {self.ca}\nsigningkey = {self.ca}/signkey.pem\n"
+                           f"issuercert = {self.ca}/issuercert.pem\ncertserial = {self.ca}/certserial\n")
+        opts = self._write("localca.options",
+                           "--platform-manufacturer Strata\n--platform-version 2.1\n--platform-model swtpm\n")
+        setup = self._write("setup.conf",
+                            f"create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = {conf}\n"
+                            f"create_certs_tool_options = {opts}\n")
+        subprocess.run(["swtpm_setup", "--tpm2", "--tpmstate", self.dir, "--config", setup, "--create-ek-cert",
+                        "--create-platform-cert", "--pcr-banks", "sha1,sha256", "--write-ek-cert-files",
+                        os.path.join(self.work, "certs"), "--overwrite"],
+                       check=True, capture_output=True, timeout=60)
+
+    def _add_ecc_cert(self):
+        env = self.env()
+        pem = os.path.join(self.work, "ek-p256.pem")
+        subprocess.run(["tpm2_createek", "-G", "ecc", "-c", os.path.join(self.work, "ek-p256.ctx"), "-u", pem,
+                        "-f", "pem"], env=env, check=True, capture_output=True, timeout=20)
+        subprocess.run(["tpm2_flushcontext", "-t"], env=env, check=True, capture_output=True, timeout=20)
+        der = subprocess.run(["openssl", "pkey", "-pubin", "-in", pem, "-outform", "DER"], check=True,
+                             capture_output=True, timeout=20).stdout
+        x, y = der[-64:-32].hex(), der[-32:].hex()  # the uncompressed P-256 point ends the SPKI
+        out = os.path.join(self.work, "ecc")
+        subprocess.run(["swtpm_localca", "--type", "ek", "--ek", f"x={x},y={y},id=secp256r1", "--dir", out,
+                        "--tpm-spec-family", "2.0", "--tpm-spec-level", "0", "--tpm-spec-revision", "164",
+                        "--tpm-manufacturer", "id:00001014", "--tpm-model", "swtpm", "--tpm-version", "id:20191023",
+                        "--tpm2", "--configfile", os.path.join(self.work, "localca.conf"),
+                        "--optsfile", os.path.join(self.work, "localca.options")],
+                       check=True, capture_output=True, timeout=20)
+        cert = os.path.join(out, "ek.cert")
+        subprocess.run(["tpm2_nvdefine", self.ECC_CERT_INDEX, "-C", "p", "-s", str(os.path.getsize(cert)),
+                        "-a", self.NV_ATTRS], env=env, check=True, capture_output=True, timeout=20)
+        subprocess.run(["tpm2_nvwrite", self.ECC_CERT_INDEX, "-C", "p", "-i", cert], env=env, check=True,
+                       capture_output=True, timeout=20)
+
+    @staticmethod
+    def _alive(pid):
+        """A daemonized swtpm is not our child: once it exits it may stay a
+        zombie where PID 1 does not reap, which os.kill(pid, 0) still finds."""
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except (FileNotFoundError, IndexError):
+            return False
+
+    def stop(self):
+        if not self.pid:
+            return
+        subprocess.run(["tpm2_shutdown", "-c"], env=self.env(), capture_output=True, timeout=20)
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        for _ in range(200):
+            if not self._alive(self.pid):
+                break
+            time.sleep(0.01)
+        self.pid = None

@@ -15,6 +15,7 @@ typedef struct CliContext {
  * Returns 0, or -errno with a human message already printed to stderr. */
 int api_get_json(const CliContext *ctx, const char *path, json_t **ret);
 
+int cmd_attest(const CliContext *ctx, int argc, char **argv);
 int cmd_init(const CliContext *ctx, int argc, char **argv);
 int cmd_spec(const CliContext *ctx, int argc, char **argv);
 int cmd_status(const CliContext *ctx, int argc, char **argv);

@@ -13,14 +13,13 @@
 #include <string.h>
 #include <tss2/tss2_mu.h>
 
+#include "core/openssl-cleanup.h"
 #include "attest/verify.h"
 #include "core/error-detail.h"
 
 /* Limits of this file (EK_CERT_MAX is in verify.h). */
 #define EK_NAME_LINE_MAX 256u /* subject / issuer as shown in a refusal */
 
-DEFINE_CLEANUP(X509_STORE *, X509_STORE_free)
-DEFINE_CLEANUP(X509_STORE_CTX *, X509_STORE_CTX_free)
 
 int ek_public_digest(const TPMT_PUBLIC *ek, uint8_t ret[32]) {
         uint8_t buf[sizeof(TPMT_PUBLIC)];

@@ -7,6 +7,7 @@
  * flushed before a call returns, on every path: a TPM without a resource
  * manager has three object slots. Logs nothing: the failure's detail is
  * kept for attest_tpm_error(). */
+#include "core/openssl-cleanup.h"
 #include "attest/attest.h"
 
 #include <errno.h>
@@ -176,12 +177,6 @@ static void esys_freep(void *p) {
 }
 #define _cleanup_esys_ _cleanup_(esys_freep)
 
-DEFINE_CLEANUP(EVP_PKEY *, EVP_PKEY_free)
-DEFINE_CLEANUP(EVP_PKEY_CTX *, EVP_PKEY_CTX_free)
-DEFINE_CLEANUP(X509 *, X509_free)
-DEFINE_CLEANUP(OSSL_PARAM_BLD *, OSSL_PARAM_BLD_free)
-DEFINE_CLEANUP(OSSL_PARAM *, OSSL_PARAM_free)
-DEFINE_CLEANUP(BIGNUM *, BN_free)
 
 /* ---- blobs ---- */
 

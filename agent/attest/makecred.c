@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/openssl-cleanup.h"
 #include "attest/verify.h"
 #include "core/cursor.h"
 #include "core/error-detail.h"
@@ -51,7 +52,6 @@ static const MakecredAes makecred_aes[] = {
         { 256, EVP_aes_256_cfb128 },
 };
 
-DEFINE_CLEANUP(EVP_CIPHER_CTX *, EVP_CIPHER_CTX_free)
 
 /* KDFa (Part 1, 11.4.10.2; SP 800-108 counter mode with HMAC-H):
  * block i = HMAC(key, BE32(i) || label\0 || u || v || BE32(bits)). */

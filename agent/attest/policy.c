@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/openssl-cleanup.h"
 #include "attest/verify.h"
 #include "core/error-detail.h"
 
@@ -66,7 +67,6 @@ static size_t report_count(const AttestReport *r) {
 
 /* ---- The fleet policy key and signature ---- */
 
-DEFINE_CLEANUP(BIO *, BIO_free)
 
 int attest_policy_key_parse(const uint8_t *pem, size_t size, EVP_PKEY **ret, char **reterr) {
         _cleanup_(BIO_freep) BIO *bio = NULL;

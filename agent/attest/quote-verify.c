@@ -15,6 +15,7 @@
 #include <string.h>
 #include <tss2/tss2_mu.h>
 
+#include "core/openssl-cleanup.h"
 #include "attest/verify.h"
 #include "core/cursor.h"
 #include "core/error-detail.h"
@@ -118,9 +119,6 @@ static const TpmCurve *tpm_curve_find(uint16_t curve) {
         return NULL;
 }
 
-DEFINE_CLEANUP(OSSL_PARAM_BLD *, OSSL_PARAM_BLD_free)
-DEFINE_CLEANUP(OSSL_PARAM *, OSSL_PARAM_free)
-DEFINE_CLEANUP(ECDSA_SIG *, ECDSA_SIG_free)
 
 static int tpm_pkey_fromdata(const char *type, OSSL_PARAM_BLD *bld, EVP_PKEY **ret, char **reterr) {
         _cleanup_(OSSL_PARAM_freep) OSSL_PARAM *params = NULL;

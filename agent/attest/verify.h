@@ -19,16 +19,12 @@
 #include <time.h>
 #include <tss2/tss2_tpm2_types.h>
 
+#include "core/openssl-cleanup.h"
 #include "attest/attest.h"
 #include "attest/eventlog.h"
 #include "core/cleanup.h"
 #include "core/secret.h"
 
-DEFINE_CLEANUP(EVP_PKEY *, EVP_PKEY_free)
-DEFINE_CLEANUP(EVP_PKEY_CTX *, EVP_PKEY_CTX_free)
-DEFINE_CLEANUP(EVP_MD_CTX *, EVP_MD_CTX_free)
-DEFINE_CLEANUP(X509 *, X509_free)
-DEFINE_CLEANUP(BIGNUM *, BN_free)
 
 /* ---- The report: every failed check, in order (policy.c) ---- */
 

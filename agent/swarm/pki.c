@@ -1,4 +1,5 @@
 /* The fleet PKI (see pki.h), with OpenSSL 3's EVP and X509 APIs. */
+#include "core/openssl-cleanup.h"
 #include "swarm/pki.h"
 
 #include <errno.h>
@@ -16,10 +17,6 @@
 #include "core/cleanup.h"
 #include "core/error-detail.h"
 
-DEFINE_CLEANUP(X509 *, X509_free)
-DEFINE_CLEANUP(EVP_PKEY *, EVP_PKEY_free)
-DEFINE_CLEANUP(X509_STORE *, X509_STORE_free)
-DEFINE_CLEANUP(X509_STORE_CTX *, X509_STORE_CTX_free)
 
 int pki_key_new(EVP_PKEY **ret) {
         EVP_PKEY *k = EVP_EC_gen("P-256");

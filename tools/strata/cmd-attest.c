@@ -26,6 +26,7 @@
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_tpm2_types.h>
 
+#include "core/openssl-cleanup.h"
 #include "attest-cli.h"
 #include "attest/attest.h"
 #include "core/cleanup.h"
@@ -82,12 +83,6 @@ static const char *const attest_ek_names[_ATTEST_EK_TYPE_MAX] = {
 };
 
 DEFINE_CLEANUP(AttestTpm *, attest_tpm_close)
-DEFINE_CLEANUP(EVP_PKEY *, EVP_PKEY_free)
-DEFINE_CLEANUP(EVP_PKEY_CTX *, EVP_PKEY_CTX_free)
-DEFINE_CLEANUP(OSSL_PARAM_BLD *, OSSL_PARAM_BLD_free)
-DEFINE_CLEANUP(OSSL_PARAM *, OSSL_PARAM_free)
-DEFINE_CLEANUP(BIGNUM *, BN_free)
-DEFINE_CLEANUP(BIO *, BIO_free)
 
 static int exit_code(int r) {
         switch (r) {

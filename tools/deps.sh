@@ -5,7 +5,7 @@
 set -eu
 
 build="build-essential pkg-config libsystemd-dev libssl-dev libtss2-dev libjose-dev
- libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libcryptsetup-dev"
+ libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libcryptsetup-dev libgnutls28-dev"
 # check: unit tests (cmocka), system tests (Debian's pytest, run with
 # /usr/bin/python3), fuzzing (clang's libFuzzer runtime), unit verification,
 # and the real peers of the unseal tests: swtpm, tangd, the clevis CLI,

@@ -14,6 +14,7 @@ typedef struct Command {
 } Command;
 
 static const Command commands[] = {
+        { "bmc", cmd_bmc, "bmc ACTION MACHINE...   Redfish: status, power on|off|cycle, pxe-once, media (see strata bmc -h)" },
         { "attest", cmd_attest, "attest quote --nonce HEX --pcrs LIST  this node's TPM evidence (EK, AK, quote) as JSON" },
         { "init", cmd_init, "init --fleet NAME --out DIR  create the fleet CA and the policy signing key" },
         { "spec", cmd_spec, "spec validate FILE...   check a fleet spec; every error with its JSON path" },

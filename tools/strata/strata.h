@@ -17,6 +17,7 @@ int api_get_json(const CliContext *ctx, const char *path, json_t **ret);
 
 int cmd_attest(const CliContext *ctx, int argc, char **argv);
 int cmd_init(const CliContext *ctx, int argc, char **argv);
+int cmd_bmc(const CliContext *ctx, int argc, char **argv);
 int cmd_spec(const CliContext *ctx, int argc, char **argv);
 int cmd_status(const CliContext *ctx, int argc, char **argv);
 int cmd_unseal(const CliContext *ctx, int argc, char **argv);

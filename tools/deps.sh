@@ -14,7 +14,7 @@ build="build-essential pkg-config libsystemd-dev libssl-dev libtss2-dev libjose-
 # the Redfish benchmark.
 check="$build libcmocka-dev python3 python3-pytest clang libclang-rt-dev systemd
  swtpm swtpm-tools tpm2-tools tang jose clevis clevis-tpm2 clevis-luks cryptsetup-bin socat curl
- qemu-system-x86 redfishtool"
+ qemu-system-x86 ovmf redfishtool"
 lab="$check"
 
 case "${1:-}" in

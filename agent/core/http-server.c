@@ -6,6 +6,7 @@
  * is one sd-event io source and MHD's connection time-outs one timer. */
 #include "core/http-server.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <stdio.h>
@@ -14,20 +15,31 @@
 
 #include "core/cleanup.h"
 
+typedef struct HttpConn HttpConn;
+
 struct HttpServer {
         sd_event *event;
         struct MHD_Daemon *daemon;
         sd_event_source *io;
         sd_event_source *timer;
         HttpServerConfig cfg;
+        HttpConn *delayed; /* suspended connections holding a response */
 };
 
 /* Per-request state, kept by MHD between calls of the access handler. */
-typedef struct HttpConn {
+struct HttpConn {
         char *body;
         size_t body_size;
         bool too_large;
-} HttpConn;
+        /* a response held back for HttpResponse.delay_ms: the connection is
+         * suspended until `delay` fires, then queued on the next call */
+        HttpServer *server;
+        struct MHD_Connection *connection;
+        HttpResponse held;
+        bool holding, resumed;
+        sd_event_source *delay;
+        HttpConn *delayed_prev, *delayed_next;
+};
 
 int http_response_take(HttpResponse *resp, unsigned status, const char *content_type, char *body) {
         free(resp->body);
@@ -45,6 +57,38 @@ int http_response_text(HttpResponse *resp, unsigned status, const char *text) {
         return http_response_take(resp, status, "text/plain; charset=utf-8", b);
 }
 
+static bool header_name_valid(const char *name) {
+        /* RFC 9110 token characters */
+        if (!name[0])
+                return false;
+        for (const unsigned char *p = (const unsigned char *) name; *p; p++)
+                if (!isalnum(*p) && !strchr("!#$%&'*+-.^_`|~", *p))
+                        return false;
+        return true;
+}
+
+static bool header_value_valid(const char *value) {
+        if (!value[0])
+                return false; /* MHD drops empty values; refuse rather than lose it silently */
+        for (const unsigned char *p = (const unsigned char *) value; *p; p++)
+                if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+                        return false;
+        return true;
+}
+
+int http_response_add_header(HttpResponse *resp, const char *name, const char *value) {
+        if (resp->n_headers >= HTTP_RESPONSE_HEADERS_MAX)
+                return -E2BIG;
+        if (strlen(name) >= HTTP_HEADER_NAME_MAX || strlen(value) >= HTTP_HEADER_VALUE_MAX)
+                return -EMSGSIZE;
+        if (!header_name_valid(name) || !header_value_valid(value))
+                return -EINVAL;
+        HttpHeader *h = &resp->headers[resp->n_headers++];
+        strcpy(h->name, name);
+        strcpy(h->value, value);
+        return 0;
+}
+
 int http_response_error(HttpResponse *resp, unsigned status, const char *message) {
         char *b = NULL;
         /* messages are ours, never client-supplied, so no JSON escaping is
@@ -54,15 +98,18 @@ int http_response_error(HttpResponse *resp, unsigned status, const char *message
         return http_response_take(resp, status, "application/json", b);
 }
 
+static bool route_matches(const HttpRoute *r, const char *path) {
+        size_t n = strlen(r->path);
+        return n > 0 && r->path[n - 1] == '*' ? strncmp(path, r->path, n - 1) == 0
+                                              : strcmp(path, r->path) == 0;
+}
+
 static const HttpRoute *route_find(const HttpServer *s, const char *method, const char *path,
                                    bool *ret_path_known) {
         *ret_path_known = false;
         for (size_t i = 0; i < s->cfg.n_routes; i++) {
                 const HttpRoute *r = &s->cfg.routes[i];
-                size_t n = strlen(r->path);
-                bool match = n > 0 && r->path[n - 1] == '*' ? strncmp(path, r->path, n - 1) == 0
-                                                            : strcmp(path, r->path) == 0;
-                if (!match)
+                if (!route_matches(r, path))
                         continue;
                 *ret_path_known = true;
                 if (strcmp(method, r->method) == 0 ||
@@ -70,6 +117,23 @@ static const HttpRoute *route_find(const HttpServer *s, const char *method, cons
                         return r;
         }
         return NULL;
+}
+
+/* RFC 9110 15.5.6: a 405 carries Allow, the methods the path has. */
+static void add_allow(const HttpServer *s, const char *path, HttpResponse *resp) {
+        char allow[HTTP_HEADER_VALUE_MAX] = "";
+        size_t len = 0;
+
+        for (size_t i = 0; i < s->cfg.n_routes; i++) {
+                const HttpRoute *r = &s->cfg.routes[i];
+                if (!route_matches(r, path))
+                        continue;
+                int n = snprintf(allow + len, sizeof(allow) - len, "%s%s", len ? ", " : "", r->method);
+                if (n < 0 || (size_t) n >= sizeof(allow) - len)
+                        break;
+                len += (size_t) n;
+        }
+        (void) http_response_add_header(resp, "Allow", allow);
 }
 
 static enum MHD_Result queue(struct MHD_Connection *c, HttpResponse *resp) {
@@ -83,15 +147,76 @@ static enum MHD_Result queue(struct MHD_Connection *c, HttpResponse *resp) {
         if (resp->content_type)
                 MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
         MHD_add_response_header(mr, "Cache-Control", "no-store");
+        for (size_t i = 0; i < resp->n_headers && i < HTTP_RESPONSE_HEADERS_MAX; i++)
+                MHD_add_response_header(mr, resp->headers[i].name, resp->headers[i].value);
         ok = MHD_queue_response(c, resp->status, mr);
         MHD_destroy_response(mr);
         return ok;
 }
 
+static void delayed_unlink(HttpConn *hc) {
+        if (hc->delayed_prev)
+                hc->delayed_prev->delayed_next = hc->delayed_next;
+        else if (hc->server && hc->server->delayed == hc)
+                hc->server->delayed = hc->delayed_next;
+        if (hc->delayed_next)
+                hc->delayed_next->delayed_prev = hc->delayed_prev;
+        hc->delayed_prev = hc->delayed_next = NULL;
+}
+
+static int rearm_timer(HttpServer *s);
+
+/* The delay is over: resume, and MHD calls on_access again, which queues
+ * the held response. */
+static int on_delay(sd_event_source *es, uint64_t usec, void *userdata) {
+        HttpConn *hc = userdata;
+        HttpServer *s = hc->server;
+        (void) es;
+        (void) usec;
+        hc->delay = sd_event_source_disable_unref(hc->delay);
+        delayed_unlink(hc);
+        hc->resumed = true;
+        MHD_resume_connection(hc->connection);
+        /* MHD acts on the resumption in its next run: do it now */
+        MHD_run(s->daemon);
+        (void) rearm_timer(s);
+        return 0;
+}
+
+/* Suspends the connection with `resp` held in `hc`; -errno if it cannot, and
+ * then the caller answers at once. */
+static int hold(HttpServer *s, HttpConn *hc, struct MHD_Connection *c, HttpResponse *resp) {
+        unsigned ms = resp->delay_ms < HTTP_RESPONSE_DELAY_MAX_MS ? resp->delay_ms : HTTP_RESPONSE_DELAY_MAX_MS;
+        uint64_t now;
+        int r;
+
+        r = sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+        if (r < 0)
+                return r;
+        r = sd_event_add_time(s->event, &hc->delay, CLOCK_MONOTONIC, now + (uint64_t) ms * 1000u, 1000,
+                              on_delay, hc);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(hc->delay, "http-server-delay");
+        hc->server = s;
+        hc->connection = c;
+        hc->held = *resp;
+        resp->body = NULL; /* held now */
+        hc->holding = true;
+        hc->delayed_next = s->delayed;
+        if (s->delayed)
+                s->delayed->delayed_prev = hc;
+        s->delayed = hc;
+        MHD_suspend_connection(c);
+        return 0;
+}
+
 static enum MHD_Result respond(HttpServer *s, struct MHD_Connection *c, const HttpRoute *route,
-                               const HttpRequest *req, HttpResponse *resp) {
+                               const HttpRequest *req, HttpResponse *resp, HttpConn *hc) {
         if (s->cfg.observer)
                 s->cfg.observer(route, req, resp->status, s->cfg.userdata);
+        if (hc && resp->delay_ms > 0 && hold(s, hc, c, resp) >= 0)
+                return MHD_YES;
         enum MHD_Result r = queue(c, resp);
         free(resp->body);
         return r;
@@ -115,24 +240,36 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 
                 if (strlen(url) > HTTP_URL_MAX) {
                         http_response_error(&resp, 414, "URI too long");
-                        return respond(s, c, NULL, &head, &resp);
+                        return respond(s, c, NULL, &head, &resp, NULL);
                 }
                 if (cl && strtoull(cl, NULL, 10) > body_max) {
                         http_response_error(&resp, 413, "request body too large");
-                        return respond(s, c, NULL, &head, &resp);
+                        return respond(s, c, NULL, &head, &resp, NULL);
                 }
                 if (!route_find(s, method, url, &path_known)) {
-                        if (path_known)
+                        if (path_known) {
                                 http_response_error(&resp, 405, "method not allowed");
-                        else
+                                add_allow(s, url, &resp);
+                        } else
                                 http_response_error(&resp, 404, "not found");
-                        return respond(s, c, NULL, &head, &resp);
+                        return respond(s, c, NULL, &head, &resp, NULL);
                 }
                 hc = calloc(1, sizeof(*hc));
                 if (!hc)
                         return MHD_NO;
                 *con_cls = hc;
                 return MHD_YES;
+        }
+
+        /* resumed after a delay: send what was held */
+        if (hc->holding) {
+                if (!hc->resumed)
+                        return MHD_YES; /* not yet: MHD should not call, but be safe */
+                hc->holding = false;
+                enum MHD_Result q = queue(c, &hc->held);
+                free(hc->held.body);
+                hc->held.body = NULL;
+                return q;
         }
 
         /* accumulate the body, refusing (after draining) what exceeds the cap */
@@ -162,7 +299,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         /* a body without Content-Length (chunked) can still overrun */
         if (hc->too_large) {
                 http_response_error(&resp, 413, "request body too large");
-                return respond(s, c, NULL, &req, &resp);
+                return respond(s, c, NULL, &req, &resp, NULL);
         }
 
         bool path_known;
@@ -176,7 +313,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
                 resp = (HttpResponse) { 0 };
                 http_response_error(&resp, 500, "internal error");
         }
-        return respond(s, c, route, &req, &resp);
+        return respond(s, c, route, &req, &resp, hc);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -186,6 +323,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         (void) c;
         (void) toe;
         if (hc) {
+                hc->delay = sd_event_source_disable_unref(hc->delay);
+                delayed_unlink(hc);
+                free(hc->held.body);
                 free(hc->body);
                 free(hc);
                 *con_cls = NULL;
@@ -263,7 +403,7 @@ int http_server_new(sd_event *event, int listen_fd, const HttpServerConfig *cfg,
         s->cfg = *cfg;
 
         s->daemon = MHD_start_daemon(
-                MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, on_accept, s, on_access, s,
+                MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, on_accept, s, on_access, s,
                 MHD_OPTION_LISTEN_SOCKET, fd,
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                 /* above our own cap (on_accept), so MHD never reaches it */
@@ -304,6 +444,14 @@ HttpServer *http_server_free(HttpServer *s) {
                 return NULL;
         sd_event_source_disable_unref(s->io);
         sd_event_source_disable_unref(s->timer);
+        /* MHD must not be stopped with suspended connections: resume each
+         * (its held response is freed when MHD closes it) */
+        while (s->delayed) {
+                HttpConn *hc = s->delayed;
+                hc->delay = sd_event_source_disable_unref(hc->delay);
+                delayed_unlink(hc);
+                MHD_resume_connection(hc->connection);
+        }
         if (s->daemon)
                 MHD_stop_daemon(s->daemon);
         sd_event_unref(s->event);

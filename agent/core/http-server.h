@@ -16,6 +16,13 @@ typedef struct HttpServer HttpServer;
 #define HTTP_URL_MAX 2048u
 #define HTTP_CONNECTIONS_MAX 64u
 #define HTTP_CONNECTION_TIMEOUT_SEC 10u
+/* Extra response headers a handler may set (ETag, Location, Allow, ...),
+ * copied into the response; see http_response_add_header(). */
+#define HTTP_RESPONSE_HEADERS_MAX 12u
+#define HTTP_HEADER_NAME_MAX 64u
+#define HTTP_HEADER_VALUE_MAX 1024u
+/* The longest a handler may hold a response back (HttpResponse.delay_ms). */
+#define HTTP_RESPONSE_DELAY_MAX_MS (10u * 60u * 1000u)
 
 typedef struct HttpRequest {
         const char *method;
@@ -25,11 +32,23 @@ typedef struct HttpRequest {
         size_t body_size;
 } HttpRequest;
 
+typedef struct HttpHeader {
+        char name[HTTP_HEADER_NAME_MAX];
+        char value[HTTP_HEADER_VALUE_MAX];
+} HttpHeader;
+
 typedef struct HttpResponse {
         unsigned status;
         const char *content_type; /* static string */
         char *body;               /* owned, freed by the server */
         size_t body_size;
+        /* optional, zero-initialised by default: */
+        HttpHeader headers[HTTP_RESPONSE_HEADERS_MAX]; /* via http_response_add_header() */
+        size_t n_headers;
+        /* Hold the response back this long without blocking the loop (other
+         * requests are served meanwhile): for emulating slow or hanging
+         * peers in tests. Capped at HTTP_RESPONSE_DELAY_MAX_MS. */
+        unsigned delay_ms;
 } HttpResponse;
 
 /* A handler fills `resp` and returns 0; a negative errno means a local fault
@@ -67,5 +86,13 @@ static inline void http_server_freep(HttpServer **p) {
 /* Response helpers; they take ownership of `body` (also on failure). */
 int http_response_take(HttpResponse *resp, unsigned status, const char *content_type, char *body);
 int http_response_text(HttpResponse *resp, unsigned status, const char *text);
+/* Adds a response header; both strings are copied. -E2BIG when
+ * HTTP_RESPONSE_HEADERS_MAX are set already, -EMSGSIZE when name or value
+ * is too long, -EINVAL for an empty name, a name that is not an HTTP token,
+ * an empty value (MHD cannot send one) or a value with control characters
+ * (no header injection). A failed call changes nothing. Headers survive
+ * http_response_take() and friends; a handler failure (negative return)
+ * drops them with the body. */
+int http_response_add_header(HttpResponse *resp, const char *name, const char *value);
 /* {"error": "...", "status": N} */
 int http_response_error(HttpResponse *resp, unsigned status, const char *message);

@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -45,8 +47,28 @@ static int h_path(const HttpRequest *req, HttpResponse *resp, void *userdata) {
         return http_response_text(resp, 200, req->path);
 }
 
+static int h_headers(const HttpRequest *req, HttpResponse *resp, void *userdata) {
+        (void) req;
+        (void) userdata;
+        int r = http_response_add_header(resp, "ETag", "\"42\"");
+        if (r >= 0)
+                r = http_response_add_header(resp, "Location", "/things/1");
+        if (r < 0)
+                return r;
+        return http_response_text(resp, 201, "made\n");
+}
+
+static int h_slow(const HttpRequest *req, HttpResponse *resp, void *userdata) {
+        (void) userdata;
+        resp->delay_ms = req->body ? (unsigned) atoi(req->body) : 300;
+        return http_response_text(resp, 200, "slow\n");
+}
+
 static const HttpRoute routes[] = {
         { "GET", "/hello", h_hello },
+        { "POST", "/hello", h_hello },
+        { "POST", "/headers", h_headers },
+        { "POST", "/slow", h_slow },
         { "POST", "/echo", h_echo },
         { "GET", "/fail", h_fail },
         { "GET", "/files/*", h_path },
@@ -91,6 +113,125 @@ static void request(Ctx *c, const char *method, const char *path, const char *bo
         assert_int_equal(fixture_run(c->event), 0);
         assert_int_equal(r->calls, 1);
         assert_int_equal(r->result, CURLE_OK);
+}
+
+/* fixture_request() plus the response headers, collected into `headers`. */
+typedef struct HeaderReply {
+        FixtureReply r;
+        char headers[4096];
+        size_t headers_size;
+} HeaderReply;
+
+static size_t on_header(char *p, size_t size, size_t n, void *userdata) {
+        HeaderReply *h = userdata;
+        size_t len = size * n;
+        if (h->headers_size + len < sizeof(h->headers)) {
+                memcpy(h->headers + h->headers_size, p, len);
+                h->headers_size += len;
+                h->headers[h->headers_size] = '\0';
+        }
+        return len;
+}
+
+static void start_with_headers(Ctx *c, const char *method, const char *path, const char *body, HeaderReply *h,
+                               int *pending) {
+        char url[256];
+        CURL *e = curl_easy_init();
+        assert_non_null(e);
+        memset(h, 0, sizeof(*h));
+        h->r.pending = pending;
+        h->r.event = c->event;
+        (*pending)++;
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", c->port, path);
+        curl_easy_setopt(e, CURLOPT_URL, url);
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+        if (body)
+                curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fixture_on_data);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, &h->r);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        assert_int_equal(curl_event_add(c->curl, e, fixture_on_done, &h->r), 0);
+}
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+static void test_http_response_add_header_sent(void **state) {
+        Ctx *c = *state;
+        HeaderReply h;
+        int pending = 0;
+        start_with_headers(c, "POST", "/headers", "x", &h, &pending);
+        assert_int_equal(fixture_run(c->event), 0);
+        assert_int_equal(h.r.status, 201);
+        assert_non_null(strstr(h.headers, "ETag: \"42\"\r\n"));
+        assert_non_null(strstr(h.headers, "Location: /things/1\r\n"));
+        assert_non_null(strstr(h.headers, "Cache-Control: no-store\r\n"));
+}
+
+static void test_http_response_add_header_refusals(void **state) {
+        HttpResponse resp = { 0 };
+        char long_value[HTTP_HEADER_VALUE_MAX + 1];
+        (void) state;
+        memset(long_value, 'v', sizeof(long_value) - 1);
+        long_value[sizeof(long_value) - 1] = '\0';
+        assert_int_equal(http_response_add_header(&resp, "", "x"), -EINVAL);
+        assert_int_equal(http_response_add_header(&resp, "Bad Name", "x"), -EINVAL);
+        assert_int_equal(http_response_add_header(&resp, "X-Inject", "a\r\nSet-Cookie: b"), -EINVAL);
+        assert_int_equal(http_response_add_header(&resp, "X-Empty", ""), -EINVAL);
+        assert_int_equal(http_response_add_header(&resp, "X-Long", long_value), -EMSGSIZE);
+        assert_int_equal(resp.n_headers, 0);
+        /* exact fit */
+        long_value[HTTP_HEADER_VALUE_MAX - 1] = '\0';
+        assert_int_equal(http_response_add_header(&resp, "X-Long", long_value), 0);
+        for (size_t i = 1; i < HTTP_RESPONSE_HEADERS_MAX; i++)
+                assert_int_equal(http_response_add_header(&resp, "X-N", "1"), 0);
+        assert_int_equal(http_response_add_header(&resp, "X-Full", "1"), -E2BIG);
+        assert_int_equal(resp.n_headers, HTTP_RESPONSE_HEADERS_MAX);
+}
+
+static void test_http_server_405_lists_allow(void **state) {
+        Ctx *c = *state;
+        HeaderReply h;
+        int pending = 0;
+        start_with_headers(c, "DELETE", "/hello", NULL, &h, &pending);
+        assert_int_equal(fixture_run(c->event), 0);
+        assert_int_equal(h.r.status, 405);
+        assert_non_null(strstr(h.headers, "Allow: GET, POST\r\n"));
+}
+
+/* A held response leaves the loop free: a later request overtakes it. */
+static void test_http_server_delay_does_not_block(void **state) {
+        Ctx *c = *state;
+        HeaderReply slow, fast;
+        int pending = 0;
+        uint64_t t0 = now_ms();
+        start_with_headers(c, "POST", "/slow", "400", &slow, &pending);
+        start_with_headers(c, "GET", "/hello", NULL, &fast, &pending);
+        assert_int_equal(fixture_run(c->event), 0);
+        assert_int_equal(slow.r.status, 200);
+        assert_string_equal(slow.r.body, "slow\n");
+        assert_int_equal(fast.r.status, 200);
+        assert_true(now_ms() - t0 >= 400);
+        assert_int_equal(c->observed, 2);
+}
+
+/* Freeing the server while a response is held must not leak or crash
+ * (MHD refuses to stop with suspended connections). */
+static void test_http_server_free_while_held(void **state) {
+        Ctx *c = *state;
+        HeaderReply slow;
+        int pending = 0;
+        start_with_headers(c, "POST", "/slow", "5000", &slow, &pending);
+        for (int i = 0; i < 200 && c->observed == 0; i++)
+                assert_true(sd_event_run(c->event, 10 * 1000) >= 0);
+        assert_int_equal(c->observed, 1);
+        c->server = http_server_free(c->server);
 }
 
 static void test_http_server_get_routed(void **state) {
@@ -239,6 +380,11 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_http_server_many_concurrent, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_http_server_recovers_after_connection_cap, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_http_server_405_before_body, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_http_response_add_header_sent, setup, teardown),
+                cmocka_unit_test(test_http_response_add_header_refusals),
+                cmocka_unit_test_setup_teardown(test_http_server_405_lists_allow, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_http_server_delay_does_not_block, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_http_server_free_while_held, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

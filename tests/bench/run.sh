@@ -7,3 +7,4 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$B/tests/bench/bench-core" "$work/state" proto/examples/rack.json
 STRATA_BUILDDIR=$B /usr/bin/python3 tests/bench/bench_unseal.py
+STRATA_BUILDDIR=$B /usr/bin/python3 tests/bench/bench_bmc.py

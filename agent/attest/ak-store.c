@@ -14,6 +14,7 @@
 
 #include <tss2/tss2_mu.h>
 
+#include "core/fileio.h"
 #include "core/cleanup.h"
 #include "core/error-detail.h"
 
@@ -89,26 +90,12 @@ static int read_file_capped(int dfd, const char *name, size_t max, uint8_t *buf,
                 return -errno;
         if (!S_ISREG(st.st_mode))
                 return -EBADMSG;
-        for (;;) {
-                ssize_t k = read(fd, buf + n, max - n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-                if (n == max) {
-                        uint8_t extra;
-                        k = read(fd, &extra, 1);
-                        if (k > 0)
-                                return -E2BIG;
-                        if (k < 0)
-                                return -errno;
-                        break;
-                }
-        }
+        _cleanup_free_ uint8_t *data = NULL;
+        int r = read_fd_capped(fd, max, &data, &n);
+        if (r < 0)
+                return r;
+        if (n)
+                memcpy(buf, data, n);
         *ret_size = n;
         return 0;
 }

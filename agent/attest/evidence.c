@@ -7,6 +7,7 @@
  * flushed before a call returns, on every path: a TPM without a resource
  * manager has three object slots. Logs nothing: the failure's detail is
  * kept for attest_tpm_error(). */
+#include "core/fileio.h"
 #include "core/openssl-cleanup.h"
 #include "attest/attest.h"
 
@@ -1143,43 +1144,17 @@ int attest_quote(AttestTpm *t, AttestEkType ek, const char *state_dir, const Pcr
 int attest_eventlog_read(const char *path, Blob *ret) {
         _cleanup_close_ int fd = -1;
         _cleanup_free_ uint8_t *buf = NULL;
-        size_t n = 0, cap = 0;
+        size_t n = 0;
 
         if (!ret)
                 return -EINVAL;
         fd = open(path ? path : ATTEST_EVENTLOG_DEFAULT, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        /* securityfs reports size 0: read to the end, growing to the cap */
-        for (;;) {
-                ssize_t k;
-
-                if (n == cap) {
-                        size_t want = cap ? cap * 2 : 64u * 1024u;
-                        uint8_t *p;
-
-                        if (cap > ATTEST_EVENTLOG_MAX)
-                                return -E2BIG;
-                        if (want > ATTEST_EVENTLOG_MAX + 1u)
-                                want = ATTEST_EVENTLOG_MAX + 1u;
-                        p = realloc(buf, want);
-                        if (!p)
-                                return -ENOMEM;
-                        buf = p;
-                        cap = want;
-                }
-                k = read(fd, buf + n, cap - n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-                if (n > ATTEST_EVENTLOG_MAX)
-                        return -E2BIG;
-        }
+        /* securityfs reports size 0: read to the end, up to the cap */
+        int r = read_fd_capped(fd, ATTEST_EVENTLOG_MAX, &buf, &n);
+        if (r < 0)
+                return r;
         if (n == 0)
                 return -ENODATA;
         blob_clear(ret);

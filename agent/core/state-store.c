@@ -2,6 +2,7 @@
  * state_file_parse), the store directory's lock and stale temp files, and
  * the atomic replace-by-rename of one document. Logs nothing: callers do. */
 #include "core/error-detail.h"
+#include "core/fileio.h"
 #include "core/state-store.h"
 
 #include <dirent.h>
@@ -345,42 +346,6 @@ int state_store_save(StateStore *s, const char *name, const json_t *doc) {
         return 0;
 }
 
-/* Reads a whole file of at most STATE_FILE_MAX bytes; -E2BIG beyond. The
- * size from fstat is only a first guess: the read loop enforces the cap. */
-static int read_capped(int fd, size_t hint, uint8_t **ret, size_t *ret_size) {
-        size_t cap = (hint < STATE_FILE_MAX ? hint : STATE_FILE_MAX) + 1, n = 0;
-        _cleanup_free_ uint8_t *buf = malloc(cap);
-
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t k;
-
-                if (n == cap) {
-                        if (cap > STATE_FILE_MAX)
-                                return -E2BIG;
-                        size_t grown = cap > (STATE_FILE_MAX + 1) / 2 ? STATE_FILE_MAX + 1 : cap * 2;
-                        uint8_t *q = realloc(buf, grown);
-                        if (!q)
-                                return -ENOMEM;
-                        buf = q;
-                        cap = grown;
-                }
-                k = read(fd, buf + n, cap - n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-        }
-        *ret = take_ptr(buf);
-        *ret_size = n;
-        return 0;
-}
-
 int state_store_load_full(StateStore *s, const char *name, json_t **ret, char **reterr_detail) {
         _cleanup_free_ char *detail = NULL;
         _cleanup_free_ uint8_t *data = NULL;
@@ -404,7 +369,7 @@ int state_store_load_full(StateStore *s, const char *name, json_t **ret, char **
                 return error_detail_set(reterr_detail, -E2BIG, "%s/%s: file is %jd bytes, over the %u-byte limit",
                                    s->dir, name, (intmax_t) st.st_size, STATE_FILE_MAX);
 
-        r = read_capped(fd, (size_t) st.st_size, &data, &size);
+        r = read_fd_capped(fd, STATE_FILE_MAX, &data, &size);
         if (r == -E2BIG)
                 return error_detail_set(reterr_detail, r, "%s/%s: file grew over the %u-byte limit", s->dir, name,
                                    STATE_FILE_MAX);

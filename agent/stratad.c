@@ -41,16 +41,6 @@ static void help(void) {
                MANAGER_DEFAULT_SPEC, MANAGER_DEFAULT_STATE_DIR, MANAGER_DEFAULT_API_SOCKET);
 }
 
-static int parse_level(const char *s) {
-        static const char *const names[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
-        for (size_t i = 0; i < ELEMENTSOF(names); i++)
-                if (strcmp(s, names[i]) == 0)
-                        return (int) i;
-        if (s[0] >= '0' && s[0] <= '7' && s[1] == '\0')
-                return s[0] - '0';
-        return -EINVAL;
-}
-
 int main(int argc, char **argv) {
         enum { ARG_SPEC = 0x100, ARG_STATE_DIR, ARG_API_SOCKET, ARG_LOG_TARGET, ARG_LOG_LEVEL,
                ARG_CHECK_SPEC, ARG_VERSION, ARG_TCTI, ARG_UNSEAL_TEST };
@@ -94,7 +84,7 @@ int main(int argc, char **argv) {
                         }
                         break;
                 case ARG_LOG_LEVEL:
-                        level = parse_level(optarg);
+                        level = log_level_from_string(optarg);
                         if (level < 0) {
                                 fprintf(stderr, "stratad: --log-level: expected 0-7 or a level name, got \"%s\"\n", optarg);
                                 return EXIT_FAILURE;

@@ -37,6 +37,16 @@ LogTarget log_target_from_string(const char *s) {
         return _LOG_TARGET_INVALID;
 }
 
+int log_level_from_string(const char *s) {
+        static const char *const names[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
+        for (size_t i = 0; s && i < ELEMENTSOF(names); i++)
+                if (strcmp(s, names[i]) == 0)
+                        return (int) i;
+        if (s && s[0] >= '0' && s[0] <= '7' && s[1] == '\0')
+                return s[0] - '0';
+        return -EINVAL;
+}
+
 /* systemd sets JOURNAL_STREAM=dev:ino when stderr is connected to journald;
  * comparing it with stderr's own dev:ino is how we know the stream was not
  * redirected since (the rule in systemd.exec(5)). */

@@ -29,6 +29,8 @@ typedef struct LogField {
 void log_setup(LogTarget target, int max_level, const char *identifier);
 int log_get_max_level(void);
 LogTarget log_target_from_string(const char *s);
+/* "0".."7" or a syslog level name (emerg .. debug, err, warning); -EINVAL otherwise. */
+int log_level_from_string(const char *s);
 /* Which target AUTO resolved to; for tests and --help. */
 LogTarget log_effective_target(void);
 

@@ -120,6 +120,17 @@ static void test_log_fields_message_newline_escaped(void **state) {
         assert_int_equal(strchr(out, '\n') - out + 1, (long) strlen(out));
 }
 
+static void test_log_level_from_string(void **state) {
+        (void) state;
+        assert_int_equal(log_level_from_string("debug"), LOG_DEBUG);
+        assert_int_equal(log_level_from_string("err"), LOG_ERR);
+        assert_int_equal(log_level_from_string("3"), 3);
+        assert_int_equal(log_level_from_string("8"), -EINVAL);
+        assert_int_equal(log_level_from_string("37"), -EINVAL);
+        assert_int_equal(log_level_from_string("loud"), -EINVAL);
+        assert_int_equal(log_level_from_string(NULL), -EINVAL);
+}
+
 static void test_log_target_from_string(void **state) {
         (void) state;
         assert_int_equal(log_target_from_string("auto"), LOG_TARGET_AUTO);
@@ -150,6 +161,7 @@ int main(void) {
                 cmocka_unit_test(test_log_struct_escapes_values),
                 cmocka_unit_test(test_log_struct_truncates_values),
                 cmocka_unit_test(test_log_fields_message_newline_escaped),
+                cmocka_unit_test(test_log_level_from_string),
                 cmocka_unit_test(test_log_target_from_string),
                 cmocka_unit_test(test_log_setup_auto_is_stderr_without_journal_stream),
         };

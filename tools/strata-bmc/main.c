@@ -35,16 +35,6 @@ static void help(void) {
         printf("\n");
 }
 
-static int parse_level(const char *s) {
-        static const char *const names[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
-        for (size_t i = 0; i < ELEMENTSOF(names); i++)
-                if (strcmp(s, names[i]) == 0)
-                        return (int) i;
-        if (s[0] >= '0' && s[0] <= '7' && s[1] == '\0')
-                return s[0] - '0';
-        return -EINVAL;
-}
-
 static void observe(const HttpRoute *route, const HttpRequest *req, unsigned status, void *userdata) {
         (void) route;
         (void) userdata;
@@ -94,7 +84,7 @@ int main(int argc, char **argv) {
                 case ARG_CONFIG: config = optarg; break;
                 case ARG_NO_SESSIONS: opts.no_sessions = true; break;
                 case ARG_LOG_LEVEL:
-                        level = parse_level(optarg);
+                        level = log_level_from_string(optarg);
                         if (level < 0) {
                                 fprintf(stderr, "strata-bmc: --log-level: expected 0-7 or a level name, got \"%s\"\n", optarg);
                                 return EXIT_FAILURE;

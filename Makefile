@@ -10,7 +10,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PYTHON ?= /usr/bin/python3
 
 PKGS := libsystemd openssl tss2-esys tss2-mu tss2-tctildr jose libcurl libmicrohttpd \
-	jansson libcryptsetup
+	jansson libcryptsetup gnutls
 # Recursive (=) so pkg-config runs after the dependency step has installed them.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))

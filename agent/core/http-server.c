@@ -8,12 +8,18 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/cleanup.h"
+#include "core/openssl-cleanup.h"
+
+/* The longest client certificate read (DER). */
+#define HTTP_PEER_CERT_MAX (16u * 1024u)
 
 typedef struct HttpConn HttpConn;
 
@@ -31,6 +37,8 @@ struct HttpConn {
         char *body;
         size_t body_size;
         bool too_large;
+        X509 *peer_cert; /* verified client certificate, read once per request */
+        bool peer_read;
         /* a response held back for HttpResponse.delay_ms: the connection is
          * suspended until `delay` fires, then queued on the next call */
         HttpServer *server;
@@ -222,6 +230,34 @@ static enum MHD_Result respond(HttpServer *s, struct MHD_Connection *c, const Ht
         return r;
 }
 
+/* The client's certificate, when TLS asked for one and GnuTLS verified it
+ * against client_ca_pem (chain and validity; purpose and names are the
+ * handler's business). MHD does not expose the peer certificate itself,
+ * only the session: the leaf's DER comes from gnutls_certificate_get_peers. */
+static X509 *peer_cert_read(const HttpServer *s, struct MHD_Connection *c) {
+        const union MHD_ConnectionInfo *ci;
+        const gnutls_datum_t *peers;
+        gnutls_session_t session;
+        unsigned n = 0, status = 1;
+        const unsigned char *p;
+
+        if (!s->cfg.tls.client_ca_pem) /* set (to "") when client certificates were asked for */
+                return NULL;
+        ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (!ci || !ci->tls_session)
+                return NULL;
+        session = (gnutls_session_t) ci->tls_session;
+        if (gnutls_certificate_type_get(session) != GNUTLS_CRT_X509)
+                return NULL;
+        peers = gnutls_certificate_get_peers(session, &n);
+        if (!peers || n == 0 || peers[0].size == 0 || peers[0].size > HTTP_PEER_CERT_MAX)
+                return NULL;
+        if (gnutls_certificate_verify_peers2(session, &status) != GNUTLS_E_SUCCESS || status != 0)
+                return NULL;
+        p = peers[0].data;
+        return d2i_X509(NULL, &p, (long) peers[0].size);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls) {
@@ -288,12 +324,17 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
                 return MHD_YES;
         }
 
+        if (!hc->peer_read) {
+                hc->peer_cert = peer_cert_read(s, c);
+                hc->peer_read = true;
+        }
         HttpRequest req = {
                 .method = method,
                 .path = url,
                 .connection = c,
                 .body = hc->body,
                 .body_size = hc->body_size,
+                .peer_cert = hc->peer_cert,
         };
 
         /* a body without Content-Length (chunked) can still overrun */
@@ -327,6 +368,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                 delayed_unlink(hc);
                 free(hc->held.body);
                 free(hc->body);
+                X509_free(hc->peer_cert);
                 free(hc);
                 *con_cls = NULL;
         }
@@ -396,14 +438,43 @@ int http_server_new(sd_event *event, int listen_fd, const HttpServerConfig *cfg,
         HttpServer *s;
         int r;
 
+        const HttpServerTls *tls = &cfg->tls;
+        bool use_tls = tls->cert_pem != NULL;
+        /* GnuTLS reads the key as a C string and parses it into its own
+         * credentials at MHD_start_daemon; this copy is wiped right after */
+        _cleanup_secret_ Secret *key = NULL;
+        struct MHD_OptionItem tls_opts[] = {
+                { MHD_OPTION_HTTPS_MEM_CERT, 0, (void *) tls->cert_pem },
+                { MHD_OPTION_HTTPS_MEM_KEY, 0, NULL },
+                { tls->client_ca_pem ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, (void *) tls->client_ca_pem },
+                { MHD_OPTION_END, 0, NULL },
+        };
+
+        if (use_tls) {
+                if (!tls->key_pem || tls->key_pem->size == 0 || memchr(tls->key_pem->data, 0, tls->key_pem->size))
+                        return -EINVAL;
+                if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+                        return -EOPNOTSUPP;
+                key = secret_new(tls->key_pem->size + 1);
+                if (!key)
+                        return -ENOMEM;
+                memcpy(key->data, tls->key_pem->data, tls->key_pem->size);
+                tls_opts[1].ptr_value = key->data;
+        } else
+                tls_opts[0].option = MHD_OPTION_END; /* plain HTTP: the array ends at once */
+
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
         s->event = sd_event_ref(event);
         s->cfg = *cfg;
+        /* nothing here keeps a pointer to the caller's key (nor to the
+         * certificates: MHD parsed them at start) */
+        s->cfg.tls = (HttpServerTls) { .client_ca_pem = cfg->tls.client_ca_pem ? "" : NULL };
 
         s->daemon = MHD_start_daemon(
-                MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, on_accept, s, on_access, s,
+                MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | (use_tls ? MHD_USE_TLS : 0), 0,
+                on_accept, s, on_access, s,
                 MHD_OPTION_LISTEN_SOCKET, fd,
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                 /* above our own cap (on_accept), so MHD never reaches it */
@@ -411,6 +482,7 @@ int http_server_new(sd_event *event, int listen_fd, const HttpServerConfig *cfg,
                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) HTTP_CONNECTION_TIMEOUT_SEC,
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) (HTTP_URL_MAX * 8),
                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                MHD_OPTION_ARRAY, tls_opts,
                 MHD_OPTION_END);
         if (!s->daemon) {
                 http_server_free(s);

@@ -3,9 +3,12 @@
  * the BMC emulator later. */
 #pragma once
 
+#include <openssl/x509.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <systemd/sd-event.h>
+
+#include "core/secret.h"
 
 struct MHD_Connection;
 typedef struct HttpServer HttpServer;
@@ -30,6 +33,11 @@ typedef struct HttpRequest {
         struct MHD_Connection *connection; /* for headers and query arguments */
         const char *body;  /* NUL-terminated copy, NULL when there was none */
         size_t body_size;
+        /* TLS with client_ca_pem: the client's certificate once it verified
+         * against those CAs (borrowed, valid during the handler); NULL
+         * without TLS, without a client certificate, or when it did not
+         * verify. Handlers still apply their own rules to it. */
+        X509 *peer_cert;
 } HttpRequest;
 
 typedef struct HttpHeader {
@@ -66,16 +74,29 @@ typedef struct HttpRoute {
 typedef void (*HttpObserver)(const HttpRoute *route, const HttpRequest *req, unsigned status,
                              void *userdata);
 
+/* HTTPS (libmicrohttpd's TLS, GnuTLS underneath). All NULL: plain HTTP. */
+typedef struct HttpServerTls {
+        const char *cert_pem;      /* the server's certificate (chain), PEM */
+        const Secret *key_pem;     /* its private key, PEM: GnuTLS takes its own copy at start; the
+                                    * caller wipes this one as soon as http_server_new() returns */
+        const char *client_ca_pem; /* NULL: no client certificates; else asked for (not required)
+                                    * and verified against these CAs, see HttpRequest.peer_cert */
+} HttpServerTls;
+
 typedef struct HttpServerConfig {
         const HttpRoute *routes;
         size_t n_routes;
         HttpObserver observer; /* optional */
         void *userdata;        /* passed to handlers and the observer */
         size_t body_max;       /* 0 means HTTP_BODY_MAX */
+        HttpServerTls tls;     /* optional, zero-initialised: plain HTTP */
 } HttpServerConfig;
 
 /* Serves on `listen_fd` (a bound, listening stream socket: TCP or AF_UNIX);
- * ownership of the fd passes to the server, also on failure. */
+ * ownership of the fd passes to the server, also on failure. With
+ * cfg->tls.cert_pem set it serves HTTPS: -EINVAL without a key,
+ * -EOPNOTSUPP when libmicrohttpd was built without TLS, -EIO when the
+ * certificate or key do not load. */
 int http_server_new(sd_event *event, int listen_fd, const HttpServerConfig *cfg, HttpServer **ret);
 HttpServer *http_server_free(HttpServer *s);
 

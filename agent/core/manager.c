@@ -18,6 +18,7 @@
 #include "core/metrics.h"
 #include "core/spec.h"
 #include "core/state-store.h"
+#include "swarm/swarm.h"
 #include "unseal/unseal-phase.h"
 
 /* The node's own record in the state store. */
@@ -57,6 +58,7 @@ int manager_new(const ManagerConfig *cfg, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        sponsor_free(m->sponsor);
         unseal_phase_free(m->unseal);
         http_server_free(m->api);
         curl_event_free(m->curl);
@@ -243,6 +245,11 @@ int manager_start(Manager *m) {
                    (unsigned long long) m->boots, spec_fleet(m->spec), spec_digest(m->spec),
                    m->api_socket);
         manager_notify_status(m, "READY=1\n");
+
+        /* a sponsor admits joiners whatever this node's own phase */
+        r = sponsor_start(m);
+        if (r < 0)
+                return r;
 
         /* the node's journey: unseal first (attest and the rest arrive
          * with their capabilities) */

@@ -15,6 +15,7 @@ typedef struct Metrics Metrics;
 typedef struct CurlEvent CurlEvent;
 typedef struct HttpServer HttpServer;
 typedef struct UnsealPhase UnsealPhase;
+typedef struct Sponsor Sponsor;
 
 #define MANAGER_DEFAULT_SPEC "/etc/strata/spec.json"
 #define MANAGER_DEFAULT_STATE_DIR "/var/lib/strata"
@@ -40,6 +41,7 @@ typedef struct Manager {
         CurlEvent *curl;
         HttpServer *api;
         UnsealPhase *unseal;    /* agent/unseal: the unseal phase, while it runs */
+        Sponsor *sponsor;       /* agent/swarm: admits joiners, when the spec enables it */
 
         Phase phase;
         uint64_t boots;          /* how many times stratad started on this state dir */

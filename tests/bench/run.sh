@@ -8,3 +8,4 @@ trap 'rm -rf "$work"' EXIT
 "$B/tests/bench/bench-core" "$work/state" proto/examples/rack.json
 STRATA_BUILDDIR=$B /usr/bin/python3 tests/bench/bench_unseal.py
 STRATA_BUILDDIR=$B /usr/bin/python3 tests/bench/bench_bmc.py
+STRATA_BUILDDIR=$B /usr/bin/python3 tests/bench/bench_admission.py

@@ -2,6 +2,10 @@
  *   quote   EK (and its NV certificate), AK (created in the state directory
  *           on first use), and a quote over PCRs with the verifier's nonce,
  *           as JSON; with --out-dir also the files tpm2_checkquote reads.
+ *   join    the admission exchange with a sponsor (agent/swarm/joiner.c):
+ *           admitted, the member certificate, its key, the fleet CA and
+ *           the policy land in the member directory.
+ *   renew   renews that member certificate over mutual TLS before expiry.
  * Talks to the TPM directly (agent/attest), not through stratad: the TPM
  * is the node's, and this is how an operator checks it by hand.
  * Exit codes: 0 done, 1 the TPM refused or the node's AK is unusable,
@@ -15,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -32,8 +37,11 @@
 #include "core/cleanup.h"
 #include "core/cursor.h"
 #include "strata.h"
+#include "swarm/swarm.h"
 
 #define ATTEST_DEFAULT_STATE_DIR "/var/lib/strata"
+#define ATTEST_MEMBER_SUBDIR "member" /* join's default member directory, in the state directory */
+#define ATTEST_PATH_MAX 4096u
 #define ATTEST_PCRS_ARG_MAX 128u  /* "0,1,2,...,23" is 61 characters */
 #define ATTEST_OUT_FILE_MODE 0644
 #define ATTEST_OUT_DIR_MODE 0755
@@ -113,8 +121,21 @@ static void usage(void) {
                 "                    for tpm2_checkquote -u ak.pub -m quote.msg -s quote.sig -f quote.pcrs\n"
                 "prints JSON: ek_pub, ek_cert (null without one), ak_pub, ak_name, attest, signature\n"
                 "(base64url of TPM2B_PUBLIC, DER, TPM2B_PUBLIC, name, TPM2B_ATTEST, TPMT_SIGNATURE) and pcrs.\n"
-                "exit: 0 done, 1 the TPM refused or the AK is unusable, 2 bad input, 3 local fault\n",
-                ATTEST_NONCE_MAX, ATTEST_DEFAULT_STATE_DIR);
+                "exit: 0 done, 1 the TPM refused or the AK is unusable, 2 bad input, 3 local fault\n"
+                "\n"
+                "usage: strata attest join --sponsor URL --fleet-ca FILE --machine NAME [--ek rsa|ecc]\n"
+                "                          [--tcti STRING] [--state-dir DIR] [--eventlog FILE] [--member-dir DIR]\n"
+                "  --sponsor URL     https://ADDR:PORT of a fleet member that sponsors joiners\n"
+                "  --fleet-ca FILE   the fleet CA certificate: the sponsor's certificate must chain to it\n"
+                "  --machine NAME    the name this node claims (its member certificate's)\n"
+                "  --eventlog FILE   the boot event log to send (default: none)\n"
+                "  --member-dir DIR  where the admission lands (default STATE-DIR/%s)\n"
+                "exit: 0 admitted, 1 refused (each reason printed), 2 bad input, 3 fault (TPM, network, sponsor)\n"
+                "\n"
+                "usage: strata attest renew --sponsor URL [--member-dir DIR | --state-dir DIR] [--force]\n"
+                "  renews the member certificate over mutual TLS once less than 1/%u of its life is left\n"
+                "exit: 0 renewed or not due, 1 refused, 2 bad input, 3 fault\n",
+                ATTEST_NONCE_MAX, ATTEST_DEFAULT_STATE_DIR, ATTEST_MEMBER_SUBDIR, JOINER_RENEW_DIVISOR);
 }
 
 static int hex_value(char c) {
@@ -539,8 +560,167 @@ static int attest_quote_cmd(int argc, char **argv) {
         return exit_code(quote_run(&a));
 }
 
+/* ---- join and renew ---- */
+
+typedef struct JoinArgs {
+        const char *sponsor, *fleet_ca, *machine, *tcti, *state_dir, *eventlog, *member_dir;
+        AttestEkType ek;
+        bool force;
+} JoinArgs;
+
+static int join_args_parse(int argc, char **argv, bool renew, JoinArgs *a) {
+        enum { ARG_SPONSOR = 0x100, ARG_FLEET_CA, ARG_MACHINE, ARG_TCTI, ARG_STATE_DIR, ARG_EVENTLOG, ARG_MEMBER_DIR,
+               ARG_EK, ARG_FORCE };
+        static const struct option options[] = {
+                { "sponsor", required_argument, NULL, ARG_SPONSOR },
+                { "fleet-ca", required_argument, NULL, ARG_FLEET_CA },
+                { "machine", required_argument, NULL, ARG_MACHINE },
+                { "tcti", required_argument, NULL, ARG_TCTI },
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "eventlog", required_argument, NULL, ARG_EVENTLOG },
+                { "member-dir", required_argument, NULL, ARG_MEMBER_DIR },
+                { "ek", required_argument, NULL, ARG_EK },
+                { "force", no_argument, NULL, ARG_FORCE },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        const char *cmd = renew ? "renew" : "join";
+        int c;
+
+        *a = (JoinArgs) { .state_dir = ATTEST_DEFAULT_STATE_DIR, .ek = ATTEST_EK_RSA2048 };
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case ARG_SPONSOR: a->sponsor = optarg; break;
+                case ARG_FLEET_CA: a->fleet_ca = optarg; break;
+                case ARG_MACHINE: a->machine = optarg; break;
+                case ARG_TCTI: a->tcti = optarg; break;
+                case ARG_STATE_DIR: a->state_dir = optarg; break;
+                case ARG_EVENTLOG: a->eventlog = optarg; break;
+                case ARG_MEMBER_DIR: a->member_dir = optarg; break;
+                case ARG_FORCE: a->force = true; break;
+                case ARG_EK:
+                        a->ek = _ATTEST_EK_TYPE_INVALID;
+                        for (int i = 0; i < _ATTEST_EK_TYPE_MAX; i++)
+                                if (strcmp(optarg, attest_ek_names[i]) == 0)
+                                        a->ek = (AttestEkType) i;
+                        if (a->ek == _ATTEST_EK_TYPE_INVALID) {
+                                fprintf(stderr, "strata: attest %s: --ek: not rsa or ecc\n", cmd);
+                                return -EINVAL;
+                        }
+                        break;
+                case 'h': usage(); return 1;
+                default: usage(); return -EINVAL;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "strata: attest %s: unexpected argument \"%s\"\n", cmd, argv[optind]);
+                return -EINVAL;
+        }
+        if (!a->sponsor || strncmp(a->sponsor, "https://", 8) != 0) {
+                fprintf(stderr, "strata: attest %s: --sponsor https://ADDR:PORT is required\n", cmd);
+                return -EINVAL;
+        }
+        if (!renew && (!a->fleet_ca || !a->machine)) {
+                fprintf(stderr, "strata: attest join: --fleet-ca and --machine are required\n");
+                return -EINVAL;
+        }
+        if (strlen(a->state_dir) >= ATTEST_PATH_MAX || (a->member_dir && strlen(a->member_dir) >= ATTEST_PATH_MAX)) {
+                fprintf(stderr, "strata: attest %s: path too long\n", cmd);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int join_exit(int r) {
+        switch (r) {
+        case 0: return ATTEST_EXIT_OK;
+        case -EACCES: return ATTEST_EXIT_REFUSED;
+        case -EINVAL: return ATTEST_EXIT_INPUT;
+        default: return ATTEST_EXIT_FAULT;
+        }
+}
+
+static void print_until(const char *label, int64_t t) {
+        char stamp[32] = "?";
+        time_t tt = (time_t) t;
+        struct tm tm;
+
+        if (gmtime_r(&tt, &tm))
+                strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        printf("  %s: %s\n", label, stamp);
+}
+
+static int attest_join_cmd(int argc, char **argv) {
+        _cleanup_(joiner_result_clear) JoinerResult res = {};
+        _cleanup_free_ char *err = NULL, *member_dir = NULL;
+        JoinArgs a;
+        int r;
+
+        r = join_args_parse(argc, argv, false, &a);
+        if (r != 0)
+                return r > 0 ? ATTEST_EXIT_OK : ATTEST_EXIT_INPUT;
+        if (a.member_dir)
+                member_dir = strdup(a.member_dir);
+        else if (asprintf(&member_dir, "%s/%s", a.state_dir, ATTEST_MEMBER_SUBDIR) < 0)
+                member_dir = NULL;
+        if (!member_dir)
+                return ATTEST_EXIT_FAULT;
+        JoinerConfig cfg = {
+                .sponsor = a.sponsor,
+                .fleet_ca = a.fleet_ca,
+                .machine = a.machine,
+                .tcti = a.tcti,
+                .ek = a.ek,
+                .state_dir = a.state_dir,
+                .eventlog = a.eventlog,
+                .member_dir = member_dir,
+        };
+        r = joiner_run(&cfg, &res, &err);
+        if (r == -EACCES) {
+                printf("refused: %zu check%s failed\n", res.reasons.n_lines, res.reasons.n_lines == 1 ? "" : "s");
+                for (size_t i = 0; i < res.reasons.n_lines; i++)
+                        printf("  - %s\n", res.reasons.lines[i]);
+                return ATTEST_EXIT_REFUSED;
+        }
+        if (r < 0) {
+                fprintf(stderr, "strata: attest join: %s\n", err ? err : strerror(-r));
+                return join_exit(r);
+        }
+        printf("admitted as %s\n  member directory: %s\n", a.machine, member_dir);
+        print_until("member certificate valid until", res.not_after);
+        return ATTEST_EXIT_OK;
+}
+
+static int attest_renew_cmd(int argc, char **argv) {
+        _cleanup_free_ char *err = NULL, *member_dir = NULL;
+        int64_t not_after = 0;
+        JoinArgs a;
+        int r;
+
+        r = join_args_parse(argc, argv, true, &a);
+        if (r != 0)
+                return r > 0 ? ATTEST_EXIT_OK : ATTEST_EXIT_INPUT;
+        if (a.member_dir)
+                member_dir = strdup(a.member_dir);
+        else if (asprintf(&member_dir, "%s/%s", a.state_dir, ATTEST_MEMBER_SUBDIR) < 0)
+                member_dir = NULL;
+        if (!member_dir)
+                return ATTEST_EXIT_FAULT;
+        r = joiner_renew(a.sponsor, member_dir, a.force, 0, &not_after, &err);
+        if (r < 0) {
+                fprintf(stderr, "strata: attest renew: %s\n", err ? err : strerror(-r));
+                return join_exit(r);
+        }
+        printf("%s\n", r > 0 ? "not due" : "renewed");
+        print_until("member certificate valid until", not_after);
+        return ATTEST_EXIT_OK;
+}
+
 static const AttestCommand attest_commands[] = {
+        { "join", attest_join_cmd },
         { "quote", attest_quote_cmd },
+        { "renew", attest_renew_cmd },
         { "verify", attest_verify_cmd },
 };
 

@@ -1,0 +1,81 @@
+/* swarm: how nodes become and stay members of the fleet. The entry points of
+ * agent/swarm/: the sponsor (stratad's side of the admission exchange,
+ * served over HTTPS, and the members-only API over mutual TLS) and the
+ * joiner (`strata attest join` / `strata attest renew`). The exchange
+ * itself is in admission.h, the fleet PKI in pki.h. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "attest/attest.h"
+#include "attest/verify.h"
+
+typedef struct Manager Manager;
+typedef struct Sponsor Sponsor;
+
+/* ---- The sponsor (sponsor.c) ---- */
+
+/* Routes: the join exchange (no client certificate needed) and the
+ * members-only API (a valid member certificate required). */
+#define SPONSOR_PATH_HELLO "/v1/join/hello"
+#define SPONSOR_PATH_EVIDENCE "/v1/join/evidence"
+#define SPONSOR_PATH_WHOAMI "/v1/members/whoami"
+#define SPONSOR_PATH_RENEW "/v1/members/renew"
+/* The sponsor's own TLS certificate, issued by itself with the fleet CA at
+ * start: a member certificate like any other, for this long. */
+#define SPONSOR_CERT_SECONDS (30u * 24u * 3600u)
+#define SPONSOR_NAME_DEFAULT "sponsor"
+
+/* Starts the sponsor when the spec has attestation.sponsor: loads the fleet
+ * CA and its key, the signed policy and the EK trust, opens the admission
+ * log in the state directory and listens on sponsor.listen. Nothing to do
+ * (0) without it. -errno, logged, when the spec's files do not load. */
+int sponsor_start(Manager *m);
+Sponsor *sponsor_free(Sponsor *s);
+
+/* ---- The joiner (joiner.c) ---- */
+
+#define JOINER_TIMEOUT_USEC (60u * 1000000u)  /* each request, connect included */
+#define JOINER_REPLY_MAX (1024u * 1024u)      /* ADMISSION_MSG_MAX */
+/* What `strata attest join` writes to its member directory. */
+#define JOINER_KEY_FILE "member.key"          /* the channel key, 0600 */
+#define JOINER_CERT_FILE "member.pem"
+#define JOINER_CA_FILE "fleet-ca.pem"
+#define JOINER_POLICY_FILE "policy.json"
+#define JOINER_POLICY_SIG_FILE "policy.sig"
+/* Renew when less than this share of the certificate's lifetime is left. */
+#define JOINER_RENEW_DIVISOR 3u
+
+typedef struct JoinerConfig {
+        const char *sponsor;     /* https://ADDR:PORT */
+        const char *fleet_ca;    /* PEM file: the only CA the sponsor's certificate may chain to */
+        const char *machine;     /* the name this node claims */
+        const char *tcti;        /* NULL: $STRATA_TCTI or the default */
+        AttestEkType ek;
+        const char *state_dir;   /* where the AK lives */
+        const char *eventlog;    /* NULL: send none */
+        const char *member_dir;  /* where the admission lands */
+        uint64_t timeout_usec;   /* 0: JOINER_TIMEOUT_USEC */
+} JoinerConfig;
+
+typedef struct JoinerResult {
+        bool admitted;
+        AttestReport reasons; /* refused: the sponsor's reasons */
+        int64_t not_after;    /* admitted: the member certificate's end (Unix time) */
+} JoinerResult;
+void joiner_result_clear(JoinerResult *r);
+
+/* Runs the exchange with the sponsor and, when admitted, writes the member
+ * key, certificate, fleet CA and policy into member_dir. 0 admitted,
+ * -EACCES refused (the reasons in *ret), other -errno for faults with the
+ * detail in *reterr (TPM, transport, a sponsor reply that does not parse,
+ * a bundle that does not open). */
+int joiner_run(const JoinerConfig *cfg, JoinerResult *ret, char **reterr);
+
+/* Renews the member certificate in member_dir over mutual TLS with it,
+ * when less than 1/JOINER_RENEW_DIVISOR of its lifetime is left or
+ * `force`. 0 renewed (*ret_not_after the new end), 1 not due yet, -errno
+ * with *reterr. */
+int joiner_renew(const char *sponsor, const char *member_dir, bool force, uint64_t timeout_usec,
+                 int64_t *ret_not_after, char **reterr);

@@ -128,6 +128,8 @@ install: all
 	$(if $(STRATA_BMC_SRCS),install -D -m 0755 $(STRATA_BMC) $(DESTDIR)$(PREFIX)/bin/strata-bmc)
 	install -D -m 0644 images/units/stratad.service $(DESTDIR)$(PREFIX)/lib/systemd/system/stratad.service
 	install -D -m 0644 images/units/stratad.socket $(DESTDIR)$(PREFIX)/lib/systemd/system/stratad.socket
+	install -D -m 0644 images/units/strata-member-renew.service $(DESTDIR)$(PREFIX)/lib/systemd/system/strata-member-renew.service
+	install -D -m 0644 images/units/strata-member-renew.timer $(DESTDIR)$(PREFIX)/lib/systemd/system/strata-member-renew.timer
 	install -D -m 0644 images/units/strata-unseal@.service '$(DESTDIR)$(PREFIX)/lib/systemd/system/strata-unseal@.service'
 	install -D -m 0644 proto/spec.schema.json $(DESTDIR)$(PREFIX)/share/strata/spec.schema.json
 

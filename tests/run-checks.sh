@@ -90,11 +90,11 @@ done
 # Unit files: verified with ExecStart pointing at the binaries just built;
 # a template (name@.service) is verified as an instance, as systemd loads it.
 units=$(mktemp -d)
-cp images/units/*.socket "$units/"
-for u in images/units/*.service images/units/*.socket; do
+cp images/units/*.socket images/units/*.timer "$units/"
+for u in images/units/*.service images/units/*.socket images/units/*.timer; do
         name=$(basename "$u")
         case $name in *@.service) name=${name%@.service}@dev-vda.service ;; esac
-        [ "${name%.socket}" = "$name" ] &&
+        [ "${name%.service}" != "$name" ] &&
                 sed -e "s|/usr/bin/stratad |$SRC/$B/stratad |" -e "s|/usr/bin/strata |$SRC/$B/strata |" "$u" >"$units/$name"
         log=$LOGS/units-$name.log
         if systemd-analyze verify "$units/$name" >"$log" 2>&1 && [ ! -s "$log" ]; then

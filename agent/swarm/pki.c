@@ -239,7 +239,50 @@ int pki_cert_load(const char *path, X509 **ret) {
         return *ret ? 0 : -EBADMSG;
 }
 
-int pki_init_dir(const char *dir, const char *fleet, char **reterr) {
+/* An existing CA must be one: matching key, CA:TRUE. */
+static int pki_ca_import(const PkiImport *im, EVP_PKEY **ret_key, X509 **ret_cert, char **reterr) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *k = NULL;
+        _cleanup_(X509_freep) X509 *x = NULL;
+        int r;
+
+        r = pki_key_load(im->ca_key, &k);
+        if (r < 0)
+                return error_detail_set(reterr, r, "cannot read the CA key %s: %s", im->ca_key,
+                                        r == -EBADMSG ? "not a PEM private key" : strerror(-r));
+        r = pki_cert_load(im->ca_cert, &x);
+        if (r < 0)
+                return error_detail_set(reterr, r, "cannot read the CA certificate %s: %s", im->ca_cert,
+                                        r == -EBADMSG ? "not a PEM certificate" : strerror(-r));
+        if (X509_check_private_key(x, k) != 1)
+                return error_detail_set(reterr, -EINVAL, "%s is not the key of %s", im->ca_key, im->ca_cert);
+        if (X509_check_ca(x) < 1)
+                return error_detail_set(reterr, -EINVAL, "%s is not a CA certificate (no CA:TRUE)", im->ca_cert);
+        *ret_key = take_ptr(k);
+        *ret_cert = take_ptr(x);
+        return 0;
+}
+
+/* The policy key signs with ECDSA P-256 or Ed25519 (what the verifier accepts). */
+static int pki_policy_import(const char *path, EVP_PKEY **ret, char **reterr) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *k = NULL;
+        char group[32] = "";
+        int r;
+
+        r = pki_key_load(path, &k);
+        if (r < 0)
+                return error_detail_set(reterr, r, "cannot read the policy key %s: %s", path,
+                                        r == -EBADMSG ? "not a PEM private key" : strerror(-r));
+        bool ok = EVP_PKEY_is_a(k, "ED25519") ||
+                  (EVP_PKEY_is_a(k, "EC") &&
+                   EVP_PKEY_get_utf8_string_param(k, "group", group, sizeof(group), NULL) == 1 &&
+                   strcmp(group, "prime256v1") == 0);
+        if (!ok)
+                return error_detail_set(reterr, -EINVAL, "the policy key %s must be ECDSA P-256 or Ed25519", path);
+        *ret = take_ptr(k);
+        return 0;
+}
+
+int pki_init_dir(const char *dir, const char *fleet, const PkiImport *import, char **reterr) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *ca_key = NULL, *policy_key = NULL;
         _cleanup_(X509_freep) X509 *ca = NULL;
         static const char *const files[] = { PKI_CA_KEY_FILE, PKI_CA_CERT_FILE, PKI_POLICY_KEY_FILE, PKI_POLICY_PUB_FILE };
@@ -255,13 +298,25 @@ int pki_init_dir(const char *dir, const char *fleet, char **reterr) {
                 if (access(path[i], F_OK) == 0)
                         return error_detail_set(reterr, -EEXIST, "%s exists; refusing to replace fleet keys", path[i]);
         }
-        r = pki_key_new(&ca_key);
-        if (r >= 0)
-                r = pki_ca_cert_new(ca_key, fleet, &ca);
-        if (r >= 0)
-                r = pki_key_new(&policy_key);
+        if (import && (!import->ca_key != !import->ca_cert))
+                return error_detail_set(reterr, -EINVAL, "an existing CA needs both its key and its certificate");
+        if (import && import->ca_key)
+                r = pki_ca_import(import, &ca_key, &ca, reterr);
+        else {
+                r = pki_key_new(&ca_key);
+                if (r >= 0)
+                        r = pki_ca_cert_new(ca_key, fleet, &ca);
+                if (r < 0)
+                        error_detail_set(reterr, r, "cannot create the fleet CA: %s", strerror(-r));
+        }
         if (r < 0)
-                return error_detail_set(reterr, r, "cannot create keys: %s", strerror(-r));
+                return r;
+        if (import && import->policy_key)
+                r = pki_policy_import(import->policy_key, &policy_key, reterr);
+        else if ((r = pki_key_new(&policy_key)) < 0)
+                error_detail_set(reterr, r, "cannot create the policy key: %s", strerror(-r));
+        if (r < 0)
+                return r;
         /* private keys first: a public part without its key is useless */
         r = pki_key_save(ca_key, path[0]);
         if (r >= 0)

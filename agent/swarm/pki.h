@@ -38,8 +38,14 @@ int pki_member_cert_issue(EVP_PKEY *ca_key, X509 *ca_cert, EVP_PKEY *member_pub,
 int pki_member_cert_verify(X509 *ca_cert, X509 *cert, int64_t now, char **ret_machine, char **reterr);
 
 /* `strata init`: creates DIR (0700) with the CA key and certificate and the
- * policy key pair. Existing files are never overwritten (-EEXIST). */
-int pki_init_dir(const char *dir, const char *fleet, char **reterr);
+ * policy key pair. Existing files are never overwritten (-EEXIST).
+ * An operator's existing CA (key + certificate: must match, be a CA, and be
+ * P-256 ECDSA or any key OpenSSL signs with) or policy key (ECDSA P-256 or
+ * Ed25519) is taken instead of a new one when its paths are given. */
+typedef struct PkiImport {
+        const char *ca_key, *ca_cert, *policy_key; /* NULL: create */
+} PkiImport;
+int pki_init_dir(const char *dir, const char *fleet, const PkiImport *import, char **reterr);
 
 /* PEM I/O; private keys are written 0600 via a temp file and rename. */
 int pki_key_save(EVP_PKEY *key, const char *path);

@@ -107,7 +107,7 @@ static void test_pki_init_dir_creates_and_refuses_replace(void **state) {
         EVP_PKEY *k = NULL;
         X509 *ca = NULL;
         assert_non_null(mkdtemp(dir));
-        assert_int_equal(pki_init_dir(dir, "rack-a", &err), 0);
+        assert_int_equal(pki_init_dir(dir, "rack-a", NULL, &err), 0);
         snprintf(path, sizeof(path), "%s/%s", dir, PKI_CA_KEY_FILE);
         assert_int_equal(stat(path, &st), 0);
         assert_int_equal(st.st_mode & 0777, 0600);
@@ -115,7 +115,7 @@ static void test_pki_init_dir_creates_and_refuses_replace(void **state) {
         snprintf(path, sizeof(path), "%s/%s", dir, PKI_CA_CERT_FILE);
         assert_int_equal(pki_cert_load(path, &ca), 0);
         assert_int_equal(X509_check_private_key(ca, k), 1);
-        assert_int_equal(pki_init_dir(dir, "rack-a", &err), -EEXIST);
+        assert_int_equal(pki_init_dir(dir, "rack-a", NULL, &err), -EEXIST);
         assert_non_null(strstr(err, "refusing to replace"));
         free(err);
         EVP_PKEY_free(k);

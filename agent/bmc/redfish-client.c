@@ -209,21 +209,7 @@ void redfish_request_cancel(RedfishRequest *rq) {
 
 static size_t on_data(char *p, size_t size, size_t n, void *userdata) {
         RedfishRequest *rq = userdata;
-        size_t len = size * n;
-        char *b;
-
-        if (len > REDFISH_REPLY_MAX - rq->rsize) {
-                rq->too_big = true;
-                return 0;
-        }
-        b = realloc(rq->rbody, rq->rsize + len + 1);
-        if (!b)
-                return 0;
-        memcpy(b + rq->rsize, p, len);
-        rq->rbody = b;
-        rq->rsize += len;
-        b[rq->rsize] = '\0';
-        return len;
+        return curl_body_append(&rq->rbody, &rq->rsize, &rq->too_big, REDFISH_REPLY_MAX, p, size * n);
 }
 
 static void trim(const char **s, size_t *n) {

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/cleanup.h"
 
@@ -278,4 +279,21 @@ int curl_event_cancel(CurlEvent *ce, CURL *easy) {
 
 unsigned curl_event_running(const CurlEvent *ce) {
         return ce->running;
+}
+
+size_t curl_body_append(char **body, size_t *size, bool *too_big, size_t max, const char *p, size_t len) {
+        char *b;
+
+        if (len > max - *size) {
+                *too_big = true;
+                return 0;
+        }
+        b = realloc(*body, *size + len + 1);
+        if (!b)
+                return 0;
+        memcpy(b + *size, p, len);
+        *body = b;
+        *size += len;
+        b[*size] = '\0';
+        return len;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <systemd/sd-event.h>
 
 typedef struct CurlEvent CurlEvent;
@@ -31,6 +32,12 @@ int curl_event_add(CurlEvent *ce, CURL *easy, CurlEventDoneFn done, void *userda
  * libcurl forbids it. Done callbacks may cancel other transfers, but must
  * not free the CurlEvent itself. */
 int curl_event_cancel(CurlEvent *ce, CURL *easy);
+
+/* The one bounds-checked reply-body collector for CURLOPT_WRITEFUNCTION
+ * callbacks: appends `len` bytes to *body (kept NUL-terminated) unless that
+ * would pass `max`, in which case *too_big is set and 0 returned, which
+ * makes curl abort the transfer. Returns `len`, or 0 on OOM. */
+size_t curl_body_append(char **body, size_t *size, bool *too_big, size_t max, const char *p, size_t len);
 
 /* Number of transfers not yet finished. */
 unsigned curl_event_running(const CurlEvent *ce);

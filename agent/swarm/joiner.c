@@ -52,21 +52,7 @@ typedef struct Request {
 
 static size_t request_on_data(char *p, size_t size, size_t n, void *userdata) {
         Request *req = userdata;
-        size_t len = size * n;
-        char *b;
-
-        if (len > JOINER_REPLY_MAX - req->size) {
-                req->too_big = true;
-                return 0;
-        }
-        b = realloc(req->body, req->size + len + 1);
-        if (!b)
-                return 0;
-        memcpy(b + req->size, p, len);
-        req->body = b;
-        req->size += len;
-        b[req->size] = '\0';
-        return len;
+        return curl_body_append(&req->body, &req->size, &req->too_big, JOINER_REPLY_MAX, p, size * n);
 }
 
 static void request_on_done(CurlEvent *ce, CURL *easy, CURLcode result, void *userdata) {

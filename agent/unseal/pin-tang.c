@@ -667,21 +667,7 @@ TangRequest *tang_request_cancel(TangRequest *req) {
 
 static size_t tang_on_data(char *p, size_t size, size_t n, void *userdata) {
         TangRequest *req = userdata;
-        size_t len = size * n;
-        char *b;
-
-        if (len > TANG_REPLY_MAX - req->size) {
-                req->too_big = true;
-                return 0;
-        }
-        b = realloc(req->body, req->size + len + 1);
-        if (!b)
-                return 0;
-        memcpy(b + req->size, p, len);
-        req->body = b;
-        req->size += len;
-        b[req->size] = '\0';
-        return len;
+        return curl_body_append(&req->body, &req->size, &req->too_big, TANG_REPLY_MAX, p, size * n);
 }
 
 /* Transport and status: 0 for a 200, else reported and -ENOKEY. */

@@ -137,6 +137,25 @@ static void test_curl_event_cancel_no_callback(void **state) {
         assert_int_equal(r1.status, 200);
 }
 
+static void test_curl_body_append_cap(void **state) {
+        (void) state;
+        char *body = NULL;
+        size_t size = 0;
+        bool too_big = false;
+        assert_int_equal(curl_body_append(&body, &size, &too_big, 8, "abcd", 4), 4);
+        assert_string_equal(body, "abcd");
+        /* exact fit */
+        assert_int_equal(curl_body_append(&body, &size, &too_big, 8, "efgh", 4), 4);
+        assert_int_equal(size, 8);
+        assert_false(too_big);
+        /* one byte over: refused, nothing appended, flagged */
+        assert_int_equal(curl_body_append(&body, &size, &too_big, 8, "i", 1), 0);
+        assert_true(too_big);
+        assert_int_equal(size, 8);
+        assert_string_equal(body, "abcdefgh");
+        free(body);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_curl_event_add_completes, setup, teardown),
@@ -144,6 +163,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_curl_event_add_many_concurrent, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_curl_event_free_abandons_without_callbacks, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_curl_event_cancel_no_callback, setup, teardown),
+                cmocka_unit_test(test_curl_body_append_cap),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

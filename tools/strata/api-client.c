@@ -1,11 +1,13 @@
 /* The CLI's client for stratad's local API (HTTP over a unix socket, libcurl easy). */
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/cleanup.h"
+#include "core/curl-event.h"
 #include "strata.h"
 
 /* The API's replies are small; anything larger is not stratad. */
@@ -15,24 +17,12 @@
 typedef struct Reply {
         char *data;
         size_t size;
-        int too_large;
+        bool too_large;
 } Reply;
 
 static size_t on_data(char *p, size_t size, size_t n, void *userdata) {
         Reply *r = userdata;
-        size_t len = size * n;
-        if (r->size + len > API_REPLY_MAX) {
-                r->too_large = 1;
-                return 0;
-        }
-        char *nd = realloc(r->data, r->size + len + 1);
-        if (!nd)
-                return 0;
-        memcpy(nd + r->size, p, len);
-        r->data = nd;
-        r->size += len;
-        r->data[r->size] = '\0';
-        return len;
+        return curl_body_append(&r->data, &r->size, &r->too_large, API_REPLY_MAX, p, size * n);
 }
 
 int api_get_json(const CliContext *ctx, const char *path, json_t **ret) {

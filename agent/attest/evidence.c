@@ -10,6 +10,7 @@
 #include "core/fileio.h"
 #include "core/openssl-cleanup.h"
 #include "attest/attest.h"
+#include "attest/verify.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -525,54 +526,6 @@ static int ek_policy_session(AttestTpm *t) {
         return 0;
 }
 
-/* The public key of an RSA or ECC P-256/P-384 area, as OpenSSL sees it. */
-static int public_pkey(const TPMT_PUBLIC *p, EVP_PKEY **ret) {
-        _cleanup_(OSSL_PARAM_BLD_freep) OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-        _cleanup_(OSSL_PARAM_freep) OSSL_PARAM *params = NULL;
-        _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = NULL;
-        _cleanup_(BN_freep) BIGNUM *n = NULL, *e = NULL;
-        uint8_t point[1 + 2 * 66];
-        const char *curve = NULL;
-        EVP_PKEY *pkey = NULL;
-
-        if (!bld)
-                return -ENOMEM;
-        if (p->type == TPM2_ALG_RSA) {
-                uint32_t exp = p->parameters.rsaDetail.exponent ? p->parameters.rsaDetail.exponent : 65537u;
-
-                n = BN_bin2bn(p->unique.rsa.buffer, p->unique.rsa.size, NULL);
-                e = BN_new();
-                if (!n || !e || !BN_set_word(e, exp) || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
-                    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
-                        return -ENOMEM;
-                ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-        } else if (p->type == TPM2_ALG_ECC) {
-                size_t size = ek_unique_size(p);
-
-                if (p->parameters.eccDetail.curveID == TPM2_ECC_NIST_P256)
-                        curve = "prime256v1";
-                else if (p->parameters.eccDetail.curveID == TPM2_ECC_NIST_P384)
-                        curve = "secp384r1";
-                if (!curve || p->unique.ecc.x.size != size || p->unique.ecc.y.size != size)
-                        return -EOPNOTSUPP;
-                point[0] = 0x04; /* uncompressed */
-                memcpy(point + 1, p->unique.ecc.x.buffer, size);
-                memcpy(point + 1 + size, p->unique.ecc.y.buffer, size);
-                if (!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, curve, 0) ||
-                    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * size))
-                        return -ENOMEM;
-                ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-        } else
-                return -EOPNOTSUPP;
-        params = OSSL_PARAM_BLD_to_param(bld);
-        if (!ctx || !params)
-                return -ENOMEM;
-        if (EVP_PKEY_fromdata_init(ctx) != 1 || EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
-                return -EBADMSG;
-        *ret = pkey;
-        return 0;
-}
-
 /* The DER length of a certificate that may sit in a longer NV index (some
  * carry padding): tag 0x30, then a definite length. */
 static int der_length(const uint8_t *data, size_t size, size_t *ret) {
@@ -639,7 +592,7 @@ static int ek_cert_read(AttestTpm *t, const EkProfile *p, const TPMT_PUBLIC *ek,
                 return error_detail_set(&t->error, -EBADMSG, "NV 0x%08x does not hold an X.509 certificate",
                                         p->cert_index);
         }
-        r = public_pkey(ek, &ek_key);
+        r = tpm_public_pkey(ek, &ek_key, NULL);
         if (r < 0) {
                 blob_clear(&cert);
                 return error_detail_set(&t->error, r, "the EK's public area is not a usable key");

@@ -34,6 +34,7 @@
 #include "core/openssl-cleanup.h"
 #include "attest-cli.h"
 #include "attest/attest.h"
+#include "attest/verify.h"
 #include "core/cleanup.h"
 #include "core/cursor.h"
 #include "strata.h"
@@ -317,47 +318,19 @@ static int pcrs_file_build(const PcrValues *v, uint8_t *buf, size_t *ret_size) {
 
 /* The AK's public key as PEM (SubjectPublicKeyInfo). */
 static int public_pem(const Blob *pub, char **ret, size_t *ret_size) {
-        _cleanup_(OSSL_PARAM_BLD_freep) OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-        _cleanup_(OSSL_PARAM_freep) OSSL_PARAM *params = NULL;
-        _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
-        _cleanup_(BN_freep) BIGNUM *n = NULL, *e = NULL;
         _cleanup_(BIO_freep) BIO *bio = NULL;
         TPM2B_PUBLIC p = {};
-        const TPMT_PUBLIC *a = &p.publicArea;
-        uint8_t point[1 + 2 * 32];
         size_t off = 0;
         char *data = NULL, *out;
         long len;
+        int r;
 
-        if (!bld)
-                return -ENOMEM;
         if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(pub->data, pub->size, &off, &p) != TSS2_RC_SUCCESS || off != pub->size)
                 return -EBADMSG;
-        if (a->type == TPM2_ALG_RSA) {
-                n = BN_bin2bn(a->unique.rsa.buffer, a->unique.rsa.size, NULL);
-                e = BN_new();
-                if (!n || !e || !BN_set_word(e, a->parameters.rsaDetail.exponent ?: 65537u) ||
-                    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
-                    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
-                        return -ENOMEM;
-                ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-        } else if (a->type == TPM2_ALG_ECC && a->parameters.eccDetail.curveID == TPM2_ECC_NIST_P256 &&
-                   a->unique.ecc.x.size == 32 && a->unique.ecc.y.size == 32) {
-                point[0] = 0x04;
-                memcpy(point + 1, a->unique.ecc.x.buffer, 32);
-                memcpy(point + 33, a->unique.ecc.y.buffer, 32);
-                if (!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) ||
-                    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point)))
-                        return -ENOMEM;
-                ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-        } else
-                return -EOPNOTSUPP;
-        params = OSSL_PARAM_BLD_to_param(bld);
-        if (!ctx || !params)
-                return -ENOMEM;
-        if (EVP_PKEY_fromdata_init(ctx) != 1 || EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
-                return -EBADMSG;
+        r = tpm_public_pkey(&p.publicArea, &pkey, NULL);
+        if (r < 0)
+                return r;
         bio = BIO_new(BIO_s_mem());
         if (!bio || PEM_write_bio_PUBKEY(bio, pkey) != 1)
                 return -ENOMEM;

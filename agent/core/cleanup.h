@@ -52,6 +52,18 @@ static inline void closep(int *fd) {
  * the compiler may not elide, unlike memset) and then freed. The size must be
  * known, so these take a Secret; see secret.h. */
 
+/* Copies `n` bytes into a new NUL-terminated string: for buffers that are
+ * not strings themselves (a BIO's memory, a wire field), where strndup()
+ * would read past them looking for a NUL. NULL on OOM. */
+static inline char *memdup_nul(const void *p, size_t n) {
+        char *s = malloc(n + 1);
+        if (s) {
+                memcpy(s, p, n);
+                s[n] = '\0';
+        }
+        return s;
+}
+
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
 static inline int negative_errno(void) {

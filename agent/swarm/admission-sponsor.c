@@ -105,7 +105,7 @@ static int x509_pem(X509 *x, char **ret) {
         if (!bio || PEM_write_bio_X509(bio, x) != 1)
                 return -ENOMEM;
         n = BIO_get_mem_data(bio, &data);
-        if (n <= 0 || !(out = strndup(data, (size_t) n)))
+        if (n <= 0 || !(out = memdup_nul(data, (size_t) n)))
                 return -ENOMEM;
         *ret = out;
         return 0;

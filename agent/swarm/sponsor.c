@@ -240,7 +240,7 @@ static int cert_pem(X509 *x, char **ret) {
         if (!bio || PEM_write_bio_X509(bio, x) != 1)
                 return -ENOMEM;
         n = BIO_get_mem_data(bio, &data);
-        if (n <= 0 || !(*ret = strndup(data, (size_t) n)))
+        if (n <= 0 || !(*ret = memdup_nul(data, (size_t) n)))
                 return -ENOMEM;
         return 0;
 }

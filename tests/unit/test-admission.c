@@ -20,6 +20,7 @@
 #include <openssl/pem.h>
 #include <tss2/tss2_mu.h>
 
+#include "core/cleanup.h"
 #include "core/json-schema.h"
 #include "core/openssl-cleanup.h"
 #include "swarm/admission.h"
@@ -404,7 +405,7 @@ static void test_admission_verdict_roundtrip_and_consistency(void **state) {
         assert_int_equal(PEM_write_bio_X509(bio, x), 1);
         n = BIO_get_mem_data(bio, &pem);
         v.admitted = true;
-        v.member_cert = strndup(pem, (size_t) n);
+        v.member_cert = memdup_nul(pem, (size_t) n);
         v.bundle.ciphertext.data = (uint8_t *) strdup("xx");
         v.bundle.ciphertext.size = 2;
         {

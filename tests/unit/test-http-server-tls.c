@@ -42,7 +42,7 @@ static char *cert_pem(X509 *x) {
 
         assert_int_equal(PEM_write_bio_X509(b, x), 1);
         n = BIO_get_mem_data(b, &data);
-        out = strndup(data, (size_t) n);
+        out = memdup_nul(data, (size_t) n);
         BIO_free(b);
         return out;
 }

@@ -13,6 +13,7 @@
 #include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,11 +160,16 @@ static inline int tang_fixture_serve(TangFixture *f) {
                         return -1;
                 snprintf(listen, sizeof(listen), "TCP-LISTEN:%u,bind=127.0.0.1,reuseaddr,fork", f->port);
                 snprintf(exec, sizeof(exec), "EXEC:%s %s", TANG_FIXTURE_TANGD, f->db);
+                pid_t parent = getpid();
                 pid = fork();
                 if (pid < 0)
                         return -1;
                 if (pid == 0) {
                         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                        /* dies with the test, even one that crashes before teardown */
+                        prctl(PR_SET_PDEATHSIG, SIGTERM);
+                        if (getppid() != parent)
+                                _exit(127);
                         dup2(null, 0);
                         dup2(null, 1);
                         dup2(null, 2);

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -125,24 +126,8 @@ static inline int tpm_fixture_run(const TpmFixture *f, char *const argv[], const
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-static inline pid_t tpm_fixture_read_pid(const TpmFixture *f) {
-        char path[128];
-        long pid = 0;
-        FILE *p;
-
-        snprintf(path, sizeof(path), "%s/swtpm.pid", f->dir);
-        p = fopen(path, "r");
-        if (!p)
-                return 0;
-        if (fscanf(p, "%ld", &pid) != 1)
-                pid = 0;
-        fclose(p);
-        return (pid_t) pid;
-}
-
-/* The daemonized swtpm is not our child: once it exits it may stay a zombie
- * (where PID 1 does not reap, as in containers), which kill(pid, 0) still
- * finds. */
+/* Alive means running: a process that exited but is not reaped yet is a
+ * zombie, which kill(pid, 0) still finds. */
 static inline bool tpm_fixture_alive(pid_t pid) {
         char path[64], state = '?';
         FILE *f;
@@ -171,39 +156,62 @@ static inline void tpm_fixture_kill(TpmFixture *f) {
         }
         if (tpm_fixture_alive(f->pid))
                 kill(f->pid, SIGKILL);
+        (void) waitpid(f->pid, NULL, 0); /* our child: reap it */
         f->pid = 0;
 }
 
 /* Starts swtpm on a free port pair, in f->dir (made if empty), and sets
- * TPM2TOOLS_TCTI for child processes. 0, or -1 with a message on stderr. */
+ * TPM2TOOLS_TCTI for child processes. 0, or -1 with a message on stderr.
+ * swtpm runs as our own child (not --daemon) with PR_SET_PDEATHSIG, so a
+ * test that crashes or aborts before its teardown takes its TPM with it. */
 static inline int tpm_fixture_launch(TpmFixture *f) {
-        char state[128], pidfile[128], server[96], ctrl[96], log[160];
+        char state[128], server[96], ctrl[96], log[160], out[160];
+        pid_t parent = getpid();
 
         snprintf(state, sizeof(state), "dir=%s/state", f->dir);
-        snprintf(pidfile, sizeof(pidfile), "file=%s/swtpm.pid", f->dir);
         snprintf(log, sizeof(log), "file=%s/swtpm.log,level=1", f->dir);
+        snprintf(out, sizeof(out), "%s/run.log", f->dir);
         for (int attempt = 0; attempt < TPM_FIXTURE_START_TRIES; attempt++) {
                 unsigned short p = tpm_fixture_free_pair();
                 char *argv[] = { "swtpm", "socket", "--tpm2", "--tpmstate", state, "--server", server,
-                                 "--ctrl", ctrl, "--flags", "not-need-init,startup-clear", "--daemon",
-                                 "--pid", pidfile, "--log", log, NULL };
-                int rc;
+                                 "--ctrl", ctrl, "--flags", "not-need-init,startup-clear", "--log", log, NULL };
+                pid_t pid;
 
                 if (!p)
                         continue;
                 snprintf(server, sizeof(server), "type=tcp,port=%u,bindaddr=127.0.0.1", p);
                 snprintf(ctrl, sizeof(ctrl), "type=tcp,port=%u,bindaddr=127.0.0.1", p + 1u);
-                rc = tpm_fixture_run(f, argv, NULL, 0, NULL, NULL);
-                if (rc != 0)
-                        continue; /* most likely a port taken since the probe */
-                f->pid = tpm_fixture_read_pid(f);
-                if (f->pid <= 0)
+                mkdir(f->dir, 0700);
+                pid = fork();
+                if (pid < 0)
                         continue;
-                f->port = p;
-                for (int ms = 0; ms < TPM_FIXTURE_READY_MSEC && !tpm_fixture_connects(p); ms += 10) {
+                if (pid == 0) {
+                        int fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+                        prctl(PR_SET_PDEATHSIG, SIGTERM);
+                        if (getppid() != parent)
+                                _exit(127); /* the test died before we got here */
+                        if (fd >= 0) {
+                                dup2(fd, 1);
+                                dup2(fd, 2);
+                        }
+                        execvp(argv[0], argv);
+                        _exit(127);
+                }
+                f->pid = pid;
+                int ms = 0;
+                for (; ms < TPM_FIXTURE_READY_MSEC && !tpm_fixture_connects(p); ms += 10) {
                         struct timespec ts = { 0, 10 * 1000 * 1000 };
+                        if (waitpid(pid, NULL, WNOHANG) == pid) {
+                                f->pid = 0; /* exited: most likely a port taken since the probe */
+                                break;
+                        }
                         nanosleep(&ts, NULL);
                 }
+                if (f->pid <= 0 || ms >= TPM_FIXTURE_READY_MSEC) {
+                        tpm_fixture_kill(f);
+                        continue;
+                }
+                f->port = p;
                 snprintf(f->tcti, sizeof(f->tcti), "swtpm:host=127.0.0.1,port=%u", p);
                 setenv("TPM2TOOLS_TCTI", f->tcti, 1);
                 return 0;

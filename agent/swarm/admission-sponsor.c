@@ -11,6 +11,7 @@
 
 #include "core/cleanup.h"
 #include "core/openssl-cleanup.h"
+#include "swarm/pki.h"
 #include "swarm/admission.h"
 
 #define USEC_PER_SEC UINT64_C(1000000)
@@ -95,20 +96,6 @@ oom:
 static int refuse(const AdmissionRecord *rec, char **ret_reply) {
         *ret_reply = admission_refusal_text(&rec->reasons);
         return *ret_reply ? -EACCES : -ENOMEM;
-}
-
-static int x509_pem(X509 *x, char **ret) {
-        _cleanup_(BIO_freep) BIO *bio = BIO_new(BIO_s_mem());
-        char *data = NULL, *out;
-        long n;
-
-        if (!bio || PEM_write_bio_X509(bio, x) != 1)
-                return -ENOMEM;
-        n = BIO_get_mem_data(bio, &data);
-        if (n <= 0 || !(out = memdup_nul(data, (size_t) n)))
-                return -ENOMEM;
-        *ret = out;
-        return 0;
 }
 
 /* chanPub: DER SubjectPublicKeyInfo of an ECDSA P-256 key. */
@@ -258,7 +245,7 @@ static int bundle_text(const AdmissionSponsor *s, const char *member_pem, char *
         json_auto_t *doc = NULL;
         int r;
 
-        r = x509_pem(s->cfg.ca_cert, &ca_pem);
+        r = pki_cert_to_pem(s->cfg.ca_cert, &ca_pem);
         if (r < 0)
                 return r;
         b.member_chain[0] = (char *) member_pem;
@@ -285,7 +272,7 @@ static int admit(AdmissionSponsor *s, const AdmissionSession *session, const cha
                                   &cert);
         if (r < 0)
                 return r;
-        r = x509_pem(cert, &v.member_cert);
+        r = pki_cert_to_pem(cert, &v.member_cert);
         if (r < 0)
                 return r;
         r = bundle_text(s, v.member_cert, &bundle);
@@ -404,5 +391,5 @@ int admission_sponsor_renew(AdmissionSponsor *s, X509 *current, char **ret) {
                                   s->cfg.member_seconds, &cert);
         if (r < 0)
                 return r;
-        return x509_pem(cert, ret);
+        return pki_cert_to_pem(cert, ret);
 }

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fileio.h"
 #include "core/cleanup.h"
 #include "core/curl-event.h"
 #include "core/error-detail.h"
@@ -221,43 +222,26 @@ static int file_write_atomic(const char *dir, const char *name, const void *data
 
 /* The channel key, 0600; a new admission replaces the last one. */
 static int key_write_atomic(const char *dir, EVP_PKEY *key) {
-        _cleanup_(BIO_freep) BIO *bio = BIO_new(BIO_s_secmem());
-        char *data = NULL;
-        long n;
-
-        if (!bio || PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) != 1)
-                return -ENOMEM;
-        n = BIO_get_mem_data(bio, &data);
-        if (n <= 0)
-                return -ENOMEM;
-        return file_write_atomic(dir, JOINER_KEY_FILE, data, (size_t) n, JOINER_KEY_MODE);
+        _cleanup_secret_ Secret *pem = NULL;
+        int r = pki_key_to_pem(key, &pem);
+        if (r < 0)
+                return r;
+        return file_write_atomic(dir, JOINER_KEY_FILE, pem->data, pem->size, JOINER_KEY_MODE);
 }
 
 static int read_text(const char *path, size_t max, char **ret) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        _cleanup_free_ char *buf = NULL;
+        _cleanup_free_ uint8_t *buf = NULL;
         size_t n = 0;
+        int r;
 
         if (fd < 0)
                 return -errno;
-        buf = malloc(max + 1);
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t k = read(fd, buf + n, max + 1 - n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-                if (n > max)
-                        return -E2BIG;
-        }
-        buf[n] = '\0';
-        *ret = take_ptr(buf);
-        return 0;
+        r = read_fd_capped(fd, max, &buf, &n);
+        if (r < 0)
+                return r;
+        *ret = memdup_nul(buf ? (const char *) buf : "", n);
+        return *ret ? 0 : -ENOMEM;
 }
 
 static int pem_cert_parse(const char *pem, X509 **ret) {

@@ -170,6 +170,38 @@ int pki_member_cert_verify(X509 *ca_cert, X509 *cert, int64_t now, char **ret_ma
         return 0;
 }
 
+int pki_cert_to_pem(X509 *x, char **ret) {
+        _cleanup_(BIO_freep) BIO *bio = BIO_new(BIO_s_mem());
+        char *data = NULL;
+        long n;
+
+        if (!bio || PEM_write_bio_X509(bio, x) != 1)
+                return -ENOMEM;
+        n = BIO_get_mem_data(bio, &data);
+        if (n <= 0 || !(*ret = memdup_nul(data, (size_t) n)))
+                return -ENOMEM;
+        return 0;
+}
+
+int pki_key_to_pem(EVP_PKEY *k, Secret **ret) {
+        /* secure-heap BIO: the key's PEM never sits in ordinary memory */
+        _cleanup_(BIO_freep) BIO *bio = BIO_new(BIO_s_secmem());
+        char *data = NULL;
+        long n;
+
+        if (!bio || PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL) != 1)
+                return -ENOMEM;
+        n = BIO_get_mem_data(bio, &data);
+        if (n <= 0)
+                return -ENOMEM;
+        *ret = secret_new((size_t) n + 1);
+        if (!*ret)
+                return -ENOMEM;
+        memcpy((*ret)->data, data, (size_t) n);
+        (*ret)->size = (size_t) n;
+        return 0;
+}
+
 /* Writes PEM through a temp file in the same directory, renamed into place
  * only if the target does not exist (link(2) fails on EEXIST). */
 static int pem_write_atomic(const char *path, mode_t mode, int (*write_fn)(FILE *f, void *obj), void *obj) {

@@ -8,6 +8,8 @@
 #include <openssl/x509.h>
 #include <stdint.h>
 
+#include "core/secret.h"
+
 #define PKI_CA_DAYS 3650u
 #define PKI_MEMBER_SECONDS_DEFAULT (24u * 3600u)
 #define PKI_MEMBER_SECONDS_MAX (30u * 24u * 3600u)
@@ -46,6 +48,12 @@ typedef struct PkiImport {
         const char *ca_key, *ca_cert, *policy_key; /* NULL: create */
 } PkiImport;
 int pki_init_dir(const char *dir, const char *fleet, const PkiImport *import, char **reterr);
+
+/* PEM text of a certificate: malloc'd, NUL-terminated. */
+int pki_cert_to_pem(X509 *cert, char **ret);
+/* PEM of a private key, in a Secret (wiped when freed); the byte after
+ * `size` is a NUL, for GnuTLS, which reads key PEM as a string. */
+int pki_key_to_pem(EVP_PKEY *key, Secret **ret);
 
 /* PEM I/O; private keys are written 0600 via a temp file and rename. */
 int pki_key_save(EVP_PKEY *key, const char *path);

@@ -232,38 +232,6 @@ static int listen_open(const char *listen_addr, int *ret) {
         return 0;
 }
 
-static int cert_pem(X509 *x, char **ret) {
-        _cleanup_(BIO_freep) BIO *bio = BIO_new(BIO_s_mem());
-        char *data = NULL;
-        long n;
-
-        if (!bio || PEM_write_bio_X509(bio, x) != 1)
-                return -ENOMEM;
-        n = BIO_get_mem_data(bio, &data);
-        if (n <= 0 || !(*ret = memdup_nul(data, (size_t) n)))
-                return -ENOMEM;
-        return 0;
-}
-
-static int key_pem(EVP_PKEY *k, Secret **ret) {
-        _cleanup_(BIO_freep) BIO *bio = BIO_new(BIO_s_secmem());
-        char *data = NULL;
-        long n;
-
-        if (!bio || PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL) != 1)
-                return -ENOMEM;
-        n = BIO_get_mem_data(bio, &data);
-        if (n <= 0)
-                return -ENOMEM;
-        /* NUL-terminated: GnuTLS reads it as a string */
-        *ret = secret_new((size_t) n + 1);
-        if (!*ret)
-                return -ENOMEM;
-        memcpy((*ret)->data, data, (size_t) n);
-        (*ret)->size = (size_t) n;
-        return 0;
-}
-
 /* ---- replies ---- */
 
 static int reply_json_text(HttpResponse *resp, unsigned status, char *text) {
@@ -515,10 +483,10 @@ static int sponsor_tls(Sponsor *s, char **ret_cert, Secret **ret_key, uint8_t re
         r = admission_sha256(der, (size_t) n, ret_id);
         if (r < 0)
                 return r;
-        r = cert_pem(cert, ret_cert);
+        r = pki_cert_to_pem(cert, ret_cert);
         if (r < 0)
                 return r;
-        return key_pem(key, ret_key);
+        return pki_key_to_pem(key, ret_key);
 }
 
 static int sponsor_load(Sponsor *s, const json_t *att, const json_t *sp, AdmissionSponsorConfig *cfg) {
@@ -617,7 +585,7 @@ int sponsor_start(Manager *m) {
         hc.tls.cert_pem = cert;
         hc.tls.key_pem = key;
         hc.tls.client_ca_pem = NULL;
-        r = cert_pem(s->ca_cert, (char **) &hc.tls.client_ca_pem);
+        r = pki_cert_to_pem(s->ca_cert, (char **) &hc.tls.client_ca_pem);
         if (r < 0) {
                 close(fd);
                 return log_error_errno(r, "Cannot start the sponsor");

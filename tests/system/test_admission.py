@@ -27,7 +27,7 @@ import time
 
 import pytest
 
-from conftest import EXAMPLES, STRATA, STRATAD, Stratad
+from conftest import SRC, EXAMPLES, STRATA, STRATAD, Stratad
 
 SHA256 = 0x000B
 EV_NO_ACTION, EV_SEPARATOR, EV_EFI_ACTION = 0x3, 0x4, 0x80000007
@@ -302,6 +302,13 @@ def test_honest_node_admitted_then_calls_members_only_over_mtls(world):
     assert r.stdout.startswith("admitted as node1"), r.stdout
     for f in ("member.key", "member.pem", "fleet-ca.pem", "policy.json", "policy.sig"):
         assert os.path.exists(os.path.join(member, f)), f
+    # the renewal unit looks for the certificate exactly where join put it
+    # (relative to the state directory it is given)
+    state = os.path.dirname(member)
+    with open(os.path.join(SRC, "images", "units", "strata-member-renew.service")) as f:
+        unit = f.read()
+    conds = [l.split("=", 1)[1] for l in unit.splitlines() if l.startswith("ConditionPathExists=/var/lib/strata/")]
+    assert [c.replace("/var/lib/strata", state, 1) for c in conds] == [os.path.join(member, "member.pem")]
     assert os.stat(os.path.join(member, "member.key")).st_mode & 0o077 == 0
     with open(os.path.join(member, "policy.json"), "rb") as f, open(world["policy"], "rb") as g:
         assert f.read() == g.read()

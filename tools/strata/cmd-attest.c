@@ -624,6 +624,15 @@ static void print_until(const char *label, int64_t t) {
         printf("  %s: %s\n", label, stamp);
 }
 
+/* --member-dir, or the state directory's member/ (where join puts it and
+ * renew finds it). malloc'd; NULL on OOM. */
+static char *join_member_dir(const JoinArgs *a) {
+        char *d = NULL;
+        if (a->member_dir)
+                return strdup(a->member_dir);
+        return asprintf(&d, "%s/%s", a->state_dir, ATTEST_MEMBER_SUBDIR) < 0 ? NULL : d;
+}
+
 static int attest_join_cmd(int argc, char **argv) {
         _cleanup_(joiner_result_clear) JoinerResult res = {};
         _cleanup_free_ char *err = NULL, *member_dir = NULL;
@@ -633,10 +642,7 @@ static int attest_join_cmd(int argc, char **argv) {
         r = join_args_parse(argc, argv, false, &a);
         if (r != 0)
                 return r > 0 ? ATTEST_EXIT_OK : ATTEST_EXIT_INPUT;
-        if (a.member_dir)
-                member_dir = strdup(a.member_dir);
-        else if (asprintf(&member_dir, "%s/%s", a.state_dir, ATTEST_MEMBER_SUBDIR) < 0)
-                member_dir = NULL;
+        member_dir = join_member_dir(&a);
         if (!member_dir)
                 return ATTEST_EXIT_FAULT;
         JoinerConfig cfg = {
@@ -674,10 +680,7 @@ static int attest_renew_cmd(int argc, char **argv) {
         r = join_args_parse(argc, argv, true, &a);
         if (r != 0)
                 return r > 0 ? ATTEST_EXIT_OK : ATTEST_EXIT_INPUT;
-        if (a.member_dir)
-                member_dir = strdup(a.member_dir);
-        else if (asprintf(&member_dir, "%s/%s", a.state_dir, ATTEST_MEMBER_SUBDIR) < 0)
-                member_dir = NULL;
+        member_dir = join_member_dir(&a);
         if (!member_dir)
                 return ATTEST_EXIT_FAULT;
         r = joiner_renew(a.sponsor, member_dir, a.force, 0, &not_after, &err);

@@ -14,22 +14,39 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/cleanup.h"
+#include "core/http-range.h"
 #include "core/openssl-cleanup.h"
 
 /* The longest client certificate read (DER). */
 #define HTTP_PEER_CERT_MAX (16u * 1024u)
 
 typedef struct HttpConn HttpConn;
+typedef struct HttpSocket HttpSocket;
 
 struct HttpServer {
         sd_event *event;
         struct MHD_Daemon *daemon;
         sd_event_source *io;
         sd_event_source *timer;
+        sd_event_source *sweep; /* enforces the request deadline */
         HttpServerConfig cfg;
         HttpConn *delayed; /* suspended connections holding a response */
+        HttpSocket *sockets; /* every open connection, for the deadline */
+};
+
+/* Per-connection (not per-request) state: when the request now arriving
+ * began, so a trickling client can be cut off (HTTP_REQUEST_DEADLINE_MS). */
+struct HttpSocket {
+        struct MHD_Connection *connection;
+        uint64_t request_start_usec; /* CLOCK_MONOTONIC */
+        bool request_complete;       /* whole request in; the response may take its time */
+        bool cut;
+        HttpSocket *prev, *next;
 };
 
 /* Per-request state, kept by MHD between calls of the access handler. */
@@ -49,8 +66,18 @@ struct HttpConn {
         HttpConn *delayed_prev, *delayed_next;
 };
 
-int http_response_take(HttpResponse *resp, unsigned status, const char *content_type, char *body) {
+void http_response_clear(HttpResponse *resp) {
         free(resp->body);
+        resp->body = NULL;
+        resp->body_size = 0;
+        if (resp->has_file)
+                closep(&resp->file_fd);
+        resp->has_file = false;
+        resp->file_fd = -1;
+}
+
+int http_response_take(HttpResponse *resp, unsigned status, const char *content_type, char *body) {
+        http_response_clear(resp);
         resp->status = status;
         resp->content_type = content_type;
         resp->body = body;
@@ -106,6 +133,55 @@ int http_response_error(HttpResponse *resp, unsigned status, const char *message
         return http_response_take(resp, status, "application/json", b);
 }
 
+int http_response_file(HttpResponse *resp, const HttpRequest *req, int fd, const char *content_type) {
+        _cleanup_close_ int f = fd;
+        uint64_t first = 0, length = 0;
+        char range[HTTP_HEADER_VALUE_MAX];
+        struct stat st;
+        int r;
+
+        if (fstat(f, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (!S_ISREG(st.st_mode))
+                return -EBADF;
+        http_response_clear(resp);
+        (void) http_response_add_header(resp, "Accept-Ranges", "bytes");
+
+        const char *h = req->connection
+                ? MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE)
+                : NULL;
+        switch (http_range_resolve(h, (uint64_t) st.st_size, &first, &length)) {
+        case HTTP_RANGE_UNSATISFIABLE:
+                snprintf(range, sizeof(range), "bytes */%llu", (unsigned long long) st.st_size);
+                r = http_response_add_header(resp, "Content-Range", range);
+                if (r < 0)
+                        return r;
+                return http_response_text(resp, 416, "range not satisfiable\n");
+        case HTTP_RANGE_PARTIAL:
+                snprintf(range, sizeof(range), "bytes %llu-%llu/%llu", (unsigned long long) first,
+                         (unsigned long long) (first + length - 1), (unsigned long long) st.st_size);
+                r = http_response_add_header(resp, "Content-Range", range);
+                if (r < 0)
+                        return r;
+                resp->status = 206;
+                break;
+        case HTTP_RANGE_NONE:
+        default:
+                first = 0;
+                length = (uint64_t) st.st_size;
+                resp->status = 200;
+                break;
+        }
+        resp->content_type = content_type;
+        resp->has_file = true;
+        resp->file_fd = take_fd(f);
+        resp->file_offset = first;
+        resp->file_length = length;
+        return 0;
+}
+
 static bool route_matches(const HttpRoute *r, const char *path) {
         size_t n = strlen(r->path);
         return n > 0 && r->path[n - 1] == '*' ? strncmp(path, r->path, n - 1) == 0
@@ -148,10 +224,20 @@ static enum MHD_Result queue(struct MHD_Connection *c, HttpResponse *resp) {
         struct MHD_Response *mr;
         enum MHD_Result ok;
 
-        mr = MHD_create_response_from_buffer(resp->body_size, resp->body, MHD_RESPMEM_MUST_FREE);
-        if (!mr)
-                return MHD_NO;
-        resp->body = NULL; /* MHD owns it now */
+        if (resp->has_file) {
+                /* MHD sends it with sendfile() (plain HTTP) and closes the fd */
+                mr = MHD_create_response_from_fd_at_offset64(resp->file_length, resp->file_fd,
+                                                             resp->file_offset);
+                if (!mr)
+                        return MHD_NO; /* the caller's http_response_clear() closes it */
+                resp->has_file = false;
+                resp->file_fd = -1;
+        } else {
+                mr = MHD_create_response_from_buffer(resp->body_size, resp->body, MHD_RESPMEM_MUST_FREE);
+                if (!mr)
+                        return MHD_NO;
+                resp->body = NULL; /* MHD owns it now */
+        }
         if (resp->content_type)
                 MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
         MHD_add_response_header(mr, "Cache-Control", "no-store");
@@ -210,6 +296,7 @@ static int hold(HttpServer *s, HttpConn *hc, struct MHD_Connection *c, HttpRespo
         hc->connection = c;
         hc->held = *resp;
         resp->body = NULL; /* held now */
+        resp->has_file = false;
         hc->holding = true;
         hc->delayed_next = s->delayed;
         if (s->delayed)
@@ -226,7 +313,7 @@ static enum MHD_Result respond(HttpServer *s, struct MHD_Connection *c, const Ht
         if (hc && resp->delay_ms > 0 && hold(s, hc, c, resp) >= 0)
                 return MHD_YES;
         enum MHD_Result r = queue(c, resp);
-        free(resp->body);
+        http_response_clear(resp);
         return r;
 }
 
@@ -263,7 +350,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
                                  size_t *upload_data_size, void **con_cls) {
         HttpServer *s = cls;
         HttpConn *hc = *con_cls;
-        HttpResponse resp = { .status = 500 };
+        HttpResponse resp = { .status = 500, .file_fd = -1 };
         size_t body_max = s->cfg.body_max ? s->cfg.body_max : HTTP_BODY_MAX;
 
         (void) version;
@@ -303,8 +390,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
                         return MHD_YES; /* not yet: MHD should not call, but be safe */
                 hc->holding = false;
                 enum MHD_Result q = queue(c, &hc->held);
-                free(hc->held.body);
-                hc->held.body = NULL;
+                http_response_clear(&hc->held);
                 return q;
         }
 
@@ -348,10 +434,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         if (!route) /* checked when the headers arrived; the table is const */
                 return MHD_NO;
 
+        /* the request is in: the deadline no longer applies */
+        const union MHD_ConnectionInfo *sci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        if (sci && sci->socket_context)
+                ((HttpSocket *) sci->socket_context)->request_complete = true;
+
         int r = route->handler(&req, &resp, s->cfg.userdata);
         if (r < 0 || resp.status < 100 || resp.status > 599) {
-                free(resp.body);
-                resp = (HttpResponse) { 0 };
+                http_response_clear(&resp);
+                resp = (HttpResponse) { .file_fd = -1 };
                 http_response_error(&resp, 500, "internal error");
         }
         return respond(s, c, route, &req, &resp, hc);
@@ -359,14 +450,21 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
+        HttpServer *s = cls;
         HttpConn *hc = *con_cls;
-        (void) cls;
-        (void) c;
         (void) toe;
+
+        /* the next request on a kept-alive connection gets its own deadline */
+        const union MHD_ConnectionInfo *sci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        if (sci && sci->socket_context) {
+                HttpSocket *hs = sci->socket_context;
+                (void) sd_event_now(s->event, CLOCK_MONOTONIC, &hs->request_start_usec);
+                hs->request_complete = false;
+        }
         if (hc) {
                 hc->delay = sd_event_source_disable_unref(hc->delay);
                 delayed_unlink(hc);
-                free(hc->held.body);
+                http_response_clear(&hc->held);
                 free(hc->body);
                 X509_free(hc->peer_cert);
                 free(hc);
@@ -412,6 +510,10 @@ static int on_timer(sd_event_source *es, uint64_t usec, void *userdata) {
  * and only puts it back on a later MHD_run, which may never come once every
  * connection has closed (no timeout pending): the server would go deaf.
  * Refusing here accepts and closes at once, so the listen socket stays. */
+static unsigned connections_max(const HttpServer *s) {
+        return s->cfg.connections_max ? s->cfg.connections_max : HTTP_CONNECTIONS_MAX;
+}
+
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
         HttpServer *s = cls;
         const union MHD_DaemonInfo *info;
@@ -419,7 +521,62 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
         (void) addr;
         (void) addrlen;
         info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-        return info && info->num_connections >= HTTP_CONNECTIONS_MAX ? MHD_NO : MHD_YES;
+        return info && info->num_connections >= connections_max(s) ? MHD_NO : MHD_YES;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+        HttpServer *s = cls;
+        HttpSocket *hs = *socket_context;
+
+        if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+                hs = calloc(1, sizeof(*hs));
+                if (!hs)
+                        return; /* untracked: MHD's idle timeout still applies */
+                hs->connection = c;
+                (void) sd_event_now(s->event, CLOCK_MONOTONIC, &hs->request_start_usec);
+                hs->next = s->sockets;
+                if (s->sockets)
+                        s->sockets->prev = hs;
+                s->sockets = hs;
+                *socket_context = hs;
+        } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && hs) {
+                if (hs->prev)
+                        hs->prev->next = hs->next;
+                else
+                        s->sockets = hs->next;
+                if (hs->next)
+                        hs->next->prev = hs->prev;
+                free(hs);
+                *socket_context = NULL;
+        }
+}
+
+/* Cuts connections whose request has not arrived whole in time. MHD has no
+ * such limit and no call to close a connection from outside; shutting the
+ * socket down makes its next read fail, and MHD closes it in its run. */
+static int on_sweep(sd_event_source *es, uint64_t usec, void *userdata) {
+        HttpServer *s = userdata;
+        uint64_t deadline = (uint64_t) (s->cfg.request_deadline_ms ? s->cfg.request_deadline_ms
+                                                                    : HTTP_REQUEST_DEADLINE_MS) * 1000u;
+        bool cut = false;
+
+        for (HttpSocket *hs = s->sockets; hs; hs = hs->next) {
+                if (hs->request_complete || hs->cut || usec - hs->request_start_usec < deadline)
+                        continue;
+                const union MHD_ConnectionInfo *ci = MHD_get_connection_info(hs->connection,
+                                                                             MHD_CONNECTION_INFO_CONNECTION_FD);
+                if (ci && shutdown(ci->connect_fd, SHUT_RDWR) >= 0) {
+                        hs->cut = true;
+                        cut = true;
+                }
+        }
+        if (cut) {
+                MHD_run(s->daemon);
+                (void) rearm_timer(s);
+        }
+        (void) sd_event_source_set_time_relative(es, deadline / 4);
+        return 0;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -477,8 +634,10 @@ int http_server_new(sd_event *event, int listen_fd, const HttpServerConfig *cfg,
                 on_accept, s, on_access, s,
                 MHD_OPTION_LISTEN_SOCKET, fd,
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                 /* above our own cap (on_accept), so MHD never reaches it */
-                MHD_OPTION_CONNECTION_LIMIT, (unsigned) HTTP_CONNECTIONS_MAX * 2,
+                MHD_OPTION_CONNECTION_LIMIT, connections_max(s) * 2,
+                MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.per_ip_max,
                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) HTTP_CONNECTION_TIMEOUT_SEC,
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) (HTTP_URL_MAX * 8),
                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
@@ -500,6 +659,13 @@ int http_server_new(sd_event *event, int listen_fd, const HttpServerConfig *cfg,
                 /* accuracy 1 us: MHD asks for an immediate re-run when it has
                  * buffered data; the default 250 ms slack would stall it */
                 r = sd_event_add_time(event, &s->timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_timer, s);
+        if (r >= 0)
+                r = sd_event_add_time_relative(event, &s->sweep, CLOCK_MONOTONIC,
+                                               (uint64_t) (cfg->request_deadline_ms ? cfg->request_deadline_ms
+                                                                                    : HTTP_REQUEST_DEADLINE_MS) * 250u,
+                                               0, on_sweep, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->sweep, SD_EVENT_ON);
         if (r < 0) {
                 http_server_free(s);
                 return r;
@@ -516,6 +682,7 @@ HttpServer *http_server_free(HttpServer *s) {
                 return NULL;
         sd_event_source_disable_unref(s->io);
         sd_event_source_disable_unref(s->timer);
+        sd_event_source_disable_unref(s->sweep);
         /* MHD must not be stopped with suspended connections: resume each
          * (its held response is freed when MHD closes it) */
         while (s->delayed) {

@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <systemd/sd-event.h>
 
 #include "core/secret.h"
@@ -19,6 +20,10 @@ typedef struct HttpServer HttpServer;
 #define HTTP_URL_MAX 2048u
 #define HTTP_CONNECTIONS_MAX 64u
 #define HTTP_CONNECTION_TIMEOUT_SEC 10u
+/* A request must arrive whole (headers and body) this long after its first
+ * byte, however slowly it trickles: MHD's own timeout only measures idle
+ * time, which a client sending a byte every few seconds never reaches. */
+#define HTTP_REQUEST_DEADLINE_MS 10000u
 /* Extra response headers a handler may set (ETag, Location, Allow, ...),
  * copied into the response; see http_response_add_header(). */
 #define HTTP_RESPONSE_HEADERS_MAX 12u
@@ -57,6 +62,13 @@ typedef struct HttpResponse {
          * requests are served meanwhile): for emulating slow or hanging
          * peers in tests. Capped at HTTP_RESPONSE_DELAY_MAX_MS. */
         unsigned delay_ms;
+        /* Instead of `body`: file_length bytes of file_fd from file_offset,
+         * streamed by the kernel (sendfile) on plain HTTP, so serving a
+         * large image costs no memory. Set with http_response_file(); the
+         * server owns and closes the fd. */
+        bool has_file;
+        int file_fd;
+        uint64_t file_offset, file_length;
 } HttpResponse;
 
 /* A handler fills `resp` and returns 0; a negative errno means a local fault
@@ -90,6 +102,9 @@ typedef struct HttpServerConfig {
         void *userdata;        /* passed to handlers and the observer */
         size_t body_max;       /* 0 means HTTP_BODY_MAX */
         HttpServerTls tls;     /* optional, zero-initialised: plain HTTP */
+        unsigned connections_max; /* 0: HTTP_CONNECTIONS_MAX */
+        unsigned per_ip_max;      /* connections from one address; 0: no per-address cap */
+        unsigned request_deadline_ms; /* 0: HTTP_REQUEST_DEADLINE_MS */
 } HttpServerConfig;
 
 /* Serves on `listen_fd` (a bound, listening stream socket: TCP or AF_UNIX);
@@ -115,5 +130,13 @@ int http_response_text(HttpResponse *resp, unsigned status, const char *text);
  * http_response_take() and friends; a handler failure (negative return)
  * drops them with the body. */
 int http_response_add_header(HttpResponse *resp, const char *name, const char *value);
+/* Answers with the regular file `fd` (ownership passes, also on failure),
+ * honouring the request's Range header (http-range.h): 200 with the whole
+ * file, 206 with Content-Range, or 416. Accept-Ranges is always sent.
+ * -EBADF/-EISDIR when fd is not a regular file, -errno from fstat. */
+int http_response_file(HttpResponse *resp, const HttpRequest *req, int fd, const char *content_type);
+/* Drops what a response holds (body, file); for handlers that built one and
+ * then decide otherwise. */
+void http_response_clear(HttpResponse *resp);
 /* {"error": "...", "status": N} */
 int http_response_error(HttpResponse *resp, unsigned status, const char *message);

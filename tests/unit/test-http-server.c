@@ -1,6 +1,7 @@
 /* Tests for agent/core/http-server.c: routing, refusals and the observer,
  * with real HTTP from libcurl on the same sd-event loop. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@ typedef struct Ctx {
         unsigned short port;
         int observed, observed_unmatched;
         unsigned last_status;
+        char file_path[64]; /* "0123456789", for file responses */
 } Ctx;
 
 static int h_hello(const HttpRequest *req, HttpResponse *resp, void *userdata) {
@@ -64,7 +66,26 @@ static int h_slow(const HttpRequest *req, HttpResponse *resp, void *userdata) {
         return http_response_text(resp, 200, "slow\n");
 }
 
+static int h_file(const HttpRequest *req, HttpResponse *resp, void *userdata) {
+        const Ctx *c = userdata;
+        int fd = open(c->file_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        return http_response_file(resp, req, fd, "application/octet-stream");
+}
+
+static int h_dir(const HttpRequest *req, HttpResponse *resp, void *userdata) {
+        (void) userdata;
+        int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        int r = http_response_file(resp, req, fd, "application/octet-stream");
+        return r == -EISDIR ? http_response_text(resp, 403, "a directory\n") : r;
+}
+
 static const HttpRoute routes[] = {
+        { "GET", "/file", h_file },
+        { "GET", "/dir", h_dir },
         { "GET", "/hello", h_hello },
         { "POST", "/hello", h_hello },
         { "POST", "/headers", h_headers },
@@ -82,18 +103,31 @@ static void observe(const HttpRoute *route, const HttpRequest *req, unsigned sta
         c->last_status = status;
 }
 
-static int setup(void **state) {
+static int setup_with(void **state, unsigned deadline_ms) {
         Ctx *c = calloc(1, sizeof(*c));
         assert_non_null(c);
         assert_int_equal(sd_event_new(&c->event), 0);
         assert_int_equal(curl_event_new(c->event, &c->curl), 0);
+        snprintf(c->file_path, sizeof(c->file_path), "/tmp/strata-test-http-XXXXXX");
+        int ffd = mkstemp(c->file_path);
+        assert_true(ffd >= 0);
+        assert_int_equal(write(ffd, "0123456789", 10), 10);
+        close(ffd);
         int fd = fixture_listen_loopback(&c->port);
         assert_true(fd >= 0);
         HttpServerConfig cfg = { .routes = routes, .n_routes = ELEMENTSOF(routes), .observer = observe,
-                                 .userdata = c, .body_max = 64 };
+                                 .userdata = c, .body_max = 64, .request_deadline_ms = deadline_ms };
         assert_int_equal(http_server_new(c->event, fd, &cfg, &c->server), 0);
         *state = c;
         return 0;
+}
+
+static int setup(void **state) {
+        return setup_with(state, 0);
+}
+
+static int setup_short_deadline(void **state) {
+        return setup_with(state, 300);
 }
 
 static int teardown(void **state) {
@@ -101,6 +135,7 @@ static int teardown(void **state) {
         curl_event_free(c->curl);
         http_server_free(c->server);
         sd_event_unref(c->event);
+        unlink(c->file_path);
         free(c);
         return 0;
 }
@@ -232,6 +267,119 @@ static void test_http_server_free_while_held(void **state) {
                 assert_true(sd_event_run(c->event, 10 * 1000) >= 0);
         assert_int_equal(c->observed, 1);
         c->server = http_server_free(c->server);
+}
+
+/* Starts a GET of /file with an optional Range; run the loop once after
+ * starting them all (an sd-event loop that exited cannot run again). */
+static void start_range(Ctx *c, const char *range, HeaderReply *h, int *pending) {
+        char url[256];
+        CURL *e = curl_easy_init();
+        assert_non_null(e);
+        memset(h, 0, sizeof(*h));
+        h->r.pending = pending;
+        h->r.event = c->event;
+        (*pending)++;
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u/file", c->port);
+        curl_easy_setopt(e, CURLOPT_URL, url);
+        if (range)
+                curl_easy_setopt(e, CURLOPT_RANGE, range);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fixture_on_data);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, &h->r);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        assert_int_equal(curl_event_add(c->curl, e, fixture_on_done, &h->r), 0);
+}
+
+static void test_http_response_file_whole(void **state) {
+        Ctx *c = *state;
+        HeaderReply h;
+        int pending = 0;
+        start_range(c, NULL, &h, &pending);
+        assert_int_equal(fixture_run(c->event), 0);
+        assert_int_equal(h.r.status, 200);
+        assert_string_equal(h.r.body, "0123456789");
+        assert_non_null(strstr(h.headers, "Accept-Ranges: bytes\r\n"));
+        assert_non_null(strstr(h.headers, "Content-Length: 10\r\n"));
+}
+
+static void test_http_response_file_range(void **state) {
+        Ctx *c = *state;
+        HeaderReply a, b, s, clip;
+        int pending = 0;
+        start_range(c, "2-5", &a, &pending);
+        start_range(c, "7-", &b, &pending);
+        start_range(c, "-2", &s, &pending);
+        start_range(c, "8-100", &clip, &pending);
+        assert_int_equal(fixture_run(c->event), 0);
+        assert_int_equal(a.r.status, 206);
+        assert_string_equal(a.r.body, "2345");
+        assert_non_null(strstr(a.headers, "Content-Range: bytes 2-5/10\r\n"));
+        assert_int_equal(b.r.status, 206);
+        assert_string_equal(b.r.body, "789");
+        assert_int_equal(s.r.status, 206);
+        assert_string_equal(s.r.body, "89");
+        assert_int_equal(clip.r.status, 206);
+        assert_string_equal(clip.r.body, "89");
+        assert_non_null(strstr(clip.headers, "Content-Range: bytes 8-9/10\r\n"));
+}
+
+static void test_http_response_file_unsatisfiable(void **state) {
+        Ctx *c = *state;
+        HeaderReply past, multi;
+        int pending = 0;
+        start_range(c, "10-20", &past, &pending);
+        start_range(c, "0-1,4-5", &multi, &pending);
+        assert_int_equal(fixture_run(c->event), 0);
+        assert_int_equal(past.r.status, 416);
+        assert_non_null(strstr(past.headers, "Content-Range: bytes */10\r\n"));
+        /* several ranges: served whole, which RFC 9110 allows */
+        assert_int_equal(multi.r.status, 200);
+        assert_string_equal(multi.r.body, "0123456789");
+}
+
+static void test_http_response_file_refuses_directory(void **state) {
+        Ctx *c = *state;
+        FixtureReply r;
+        request(c, "GET", "/dir", NULL, &r);
+        assert_int_equal(r.status, 403);
+}
+
+/* A client trickling its request (a byte at a time, never idle long
+ * enough for MHD's idle timeout) is cut off at the request deadline. */
+static void test_http_server_request_deadline(void **state) {
+        Ctx *c = *state;
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(c->port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        const char *req = "GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        uint64_t t0 = now_ms();
+        bool closed = false;
+
+        assert_true(fd >= 0);
+        assert_int_equal(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        for (size_t i = 0; !closed && now_ms() - t0 < 5000; i++) {
+                /* one byte every 50 ms: never idle for MHD's 10 s */
+                if (req[i % strlen(req)] && send(fd, &req[i % strlen(req)], 1, MSG_NOSIGNAL) < 0)
+                        closed = true;
+                uint64_t until = now_ms() + 50;
+                while (now_ms() < until)
+                        assert_true(sd_event_run(c->event, 10 * 1000) >= 0);
+                char b;
+                ssize_t n = recv(fd, &b, 1, MSG_DONTWAIT);
+                if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+                        closed = true;
+        }
+        close(fd);
+        assert_true(closed);
+        /* cut at the 300 ms deadline (swept every 75 ms), not at MHD's 10 s */
+        assert_true(now_ms() - t0 < 2000);
+        assert_true(now_ms() - t0 >= 300);
+        /* and the server still answers others */
+        FixtureReply r;
+        request(c, "GET", "/hello", NULL, &r);
+        assert_int_equal(r.status, 200);
 }
 
 static void test_http_server_get_routed(void **state) {
@@ -385,6 +533,11 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_http_server_405_lists_allow, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_http_server_delay_does_not_block, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_http_server_free_while_held, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_http_response_file_whole, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_http_response_file_range, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_http_response_file_unsatisfiable, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_http_response_file_refuses_directory, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_http_server_request_deadline, setup_short_deadline, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,6 +74,11 @@ $(B)/agent/core/spec-schema.o: agent/core/spec-schema.S proto/spec.schema.json
 	@mkdir -p $(@D)
 	$(CC) $(SANFLAGS) -c $< -o $@
 
+# The Ignition templates (ignition/*.json) are compiled in the same way.
+LIB_OBJS += $(B)/agent/ignition/templates.o
+$(B)/agent/ignition/templates.o: agent/ignition/templates.S $(wildcard ignition/*.json)
+	@mkdir -p $(@D) && $(CC) $(SANFLAGS) -c $< -o $@
+
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^

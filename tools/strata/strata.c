@@ -6,6 +6,7 @@
 
 #include "core/secret.h"
 #include "strata.h"
+#include "ignition-cli.h"
 
 typedef struct Command {
         const char *name;
@@ -16,6 +17,7 @@ typedef struct Command {
 static const Command commands[] = {
         { "bmc", cmd_bmc, "bmc ACTION MACHINE...   Redfish: status, power on|off|cycle, pxe-once, media (see strata bmc -h)" },
         { "attest", cmd_attest, "attest quote --nonce HEX --pcrs LIST  this node's TPM evidence (EK, AK, quote) as JSON" },
+        { "ignition", cmd_ignition, "ignition render --spec FILE --machine NAME  a node's Ignition config (see strata ignition -h)" },
         { "init", cmd_init, "init --fleet NAME --out DIR  create the fleet CA and the policy signing key" },
         { "spec", cmd_spec, "spec validate FILE...   check a fleet spec; every error with its JSON path" },
         { "status", cmd_status, "status [--json]         the local node's phase, spec, peers and leases" },

@@ -1,0 +1,271 @@
+/* `strata ignition render`: one node's Ignition config from the fleet spec,
+ * rendered by agent/ignition exactly as stratad's boot server renders it.
+ * The sysext is named and hashed here (from --sysext FILE, or given as
+ * --sysext-name and --sysext-sha512); the config goes to stdout or,
+ * atomically, to -o FILE. Exit 0 written, 1 refused or failed, 2 usage. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/cleanup.h"
+#include "core/fileio.h"
+#include "core/openssl-cleanup.h"
+#include "core/spec.h"
+#include "ignition-cli.h"
+#include "ignition/render.h"
+
+/* Read size when hashing the sysext (tens of MiB). */
+#define SYSEXT_READ_CHUNK (256u * 1024u)
+
+static void usage(void) {
+        fprintf(stderr,
+                "usage: strata ignition render --spec FILE --machine NAME [OPTIONS]\n"
+                "  Writes the machine's Ignition config (spec %s by default).\n"
+                "  --role seed|controller|worker   instead of the machine's inventory role\n"
+                "  --spec-version 3.3.0|3.4.0      Ignition spec version (3.4.0 needs Flatcar >= 3535.0.0)\n"
+                "  --sysext FILE                   the agent sysext: its name and SHA-512 are taken from it\n"
+                "  --sysext-name NAME --sysext-sha512 HEX   or given directly\n"
+                "  --sysext-url URL                where Ignition fetches the sysext; without it the\n"
+                "                                  sysext must already be on the disk (the seed image)\n"
+                "  --fleet-ca FILE                 the fleet CA certificate (PEM), written to %s\n"
+                "  --pretty                        indented JSON\n"
+                "  -o, --output FILE               write FILE atomically instead of stdout\n",
+                IGNITION_SPEC_VERSION_DEFAULT, IGNITION_FLEET_CA_PATH);
+}
+
+static int sha512_file(const char *path, char ret[2 * EVP_MAX_MD_SIZE + 1]) {
+        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        _cleanup_free_ uint8_t *buf = malloc(SYSEXT_READ_CHUNK);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned len = 0;
+
+        if (fd < 0)
+                return -errno;
+        if (!ctx || !buf)
+                return -ENOMEM;
+        if (EVP_DigestInit_ex(ctx, EVP_sha512(), NULL) != 1)
+                return -EIO;
+        for (;;) {
+                ssize_t k = read(fd, buf, SYSEXT_READ_CHUNK);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        break;
+                if (EVP_DigestUpdate(ctx, buf, (size_t) k) != 1)
+                        return -EIO;
+        }
+        if (EVP_DigestFinal_ex(ctx, md, &len) != 1)
+                return -EIO;
+        for (unsigned i = 0; i < len; i++)
+                sprintf(ret + 2 * i, "%02x", md[i]);
+        return 0;
+}
+
+static int read_text_file(const char *path, size_t max, char **ret) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        _cleanup_free_ uint8_t *data = NULL;
+        size_t size = 0;
+        int r;
+
+        if (fd < 0)
+                return -errno;
+        r = read_fd_capped(fd, max, &data, &size);
+        if (r < 0)
+                return r;
+        if (memchr(data ? (const char *) data : "", '\0', size))
+                return -EBADMSG;
+        *ret = memdup_nul(data ? data : (const uint8_t *) "", size);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* Writes `text` to `path` through a temporary file in the same directory:
+ * write, fsync, rename, fsync the directory. */
+static int write_atomic(const char *path, const char *text) {
+        _cleanup_free_ char *tmp = NULL, *dir_copy = strdup(path);
+        _cleanup_close_ int fd = -1, dfd = -1;
+        size_t n = strlen(text), done = 0;
+        int r = 0;
+
+        if (!dir_copy || asprintf(&tmp, "%s.XXXXXX", path) < 0)
+                return -ENOMEM;
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        /* public data: readable like any config file */
+        if (fchmod(fd, 0644) < 0)
+                r = -errno;
+        while (r == 0 && done < n) {
+                ssize_t k = write(fd, text + done, n - done);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        r = -errno;
+                else
+                        done += (size_t) k;
+        }
+        if (r == 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0) {
+                unlink(tmp);
+                return r;
+        }
+        dfd = open(dirname(dir_copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) < 0)
+                return -errno;
+        return 0;
+}
+
+static int ignition_render_cmd(int argc, char **argv) {
+        enum { ARG_SPEC = 0x100, ARG_MACHINE, ARG_ROLE, ARG_SPEC_VERSION, ARG_SYSEXT, ARG_SYSEXT_NAME,
+               ARG_SYSEXT_SHA512, ARG_SYSEXT_URL, ARG_FLEET_CA, ARG_PRETTY };
+        static const struct option options[] = {
+                { "spec", required_argument, NULL, ARG_SPEC },
+                { "machine", required_argument, NULL, ARG_MACHINE },
+                { "role", required_argument, NULL, ARG_ROLE },
+                { "spec-version", required_argument, NULL, ARG_SPEC_VERSION },
+                { "sysext", required_argument, NULL, ARG_SYSEXT },
+                { "sysext-name", required_argument, NULL, ARG_SYSEXT_NAME },
+                { "sysext-sha512", required_argument, NULL, ARG_SYSEXT_SHA512 },
+                { "sysext-url", required_argument, NULL, ARG_SYSEXT_URL },
+                { "fleet-ca", required_argument, NULL, ARG_FLEET_CA },
+                { "pretty", no_argument, NULL, ARG_PRETTY },
+                { "output", required_argument, NULL, 'o' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        IgnitionRenderOptions o = { .role = IGNITION_ROLE_INVENTORY };
+        const char *spec_path = NULL, *sysext = NULL, *fleet_ca = NULL, *output = NULL;
+        char sha512[2 * EVP_MAX_MD_SIZE + 1];
+        _cleanup_free_ char *sysext_copy = NULL, *ca = NULL, *err = NULL, *text = NULL, *file = NULL;
+        _cleanup_spec_ Spec *spec = NULL;
+        json_auto_t *config = NULL;
+        SpecErrors errors = {};
+        bool pretty = false;
+        int c, r;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "o:h", options, NULL)) >= 0) {
+                switch (c) {
+                case ARG_SPEC: spec_path = optarg; break;
+                case ARG_MACHINE: o.machine = optarg; break;
+                case ARG_ROLE:
+                        o.role = ignition_role_from_string(optarg);
+                        if (o.role < 0) {
+                                fprintf(stderr, "strata: ignition: --role: expected seed, controller or worker, got \"%s\"\n",
+                                        optarg);
+                                return 2;
+                        }
+                        break;
+                case ARG_SPEC_VERSION: o.spec_version = optarg; break;
+                case ARG_SYSEXT: sysext = optarg; break;
+                case ARG_SYSEXT_NAME: o.sysext_name = optarg; break;
+                case ARG_SYSEXT_SHA512: o.sysext_sha512 = optarg; break;
+                case ARG_SYSEXT_URL: o.sysext_source = optarg; break;
+                case ARG_FLEET_CA: fleet_ca = optarg; break;
+                case ARG_PRETTY: pretty = true; break;
+                case 'o': output = optarg; break;
+                case 'h': usage(); return EXIT_SUCCESS;
+                default: usage(); return 2;
+                }
+        }
+        if (optind != argc || !spec_path || !o.machine) {
+                usage();
+                return 2;
+        }
+        if (sysext && (o.sysext_name || o.sysext_sha512)) {
+                fprintf(stderr, "strata: ignition: give --sysext FILE, or --sysext-name and --sysext-sha512, not both\n");
+                return 2;
+        }
+        if (!sysext && !o.sysext_name) {
+                fprintf(stderr, "strata: ignition: the sysext is needed: --sysext FILE, or --sysext-name NAME\n");
+                return 2;
+        }
+        if (o.sysext_source && !sysext && !o.sysext_sha512) {
+                fprintf(stderr, "strata: ignition: --sysext-url needs the sysext's hash: --sysext FILE or --sysext-sha512 HEX\n");
+                return 2;
+        }
+
+        if (sysext) {
+                r = sha512_file(sysext, sha512);
+                if (r < 0) {
+                        fprintf(stderr, "strata: ignition: cannot hash %s: %s\n", sysext, strerror(-r));
+                        return EXIT_FAILURE;
+                }
+                sysext_copy = strdup(sysext);
+                if (!sysext_copy)
+                        return EXIT_FAILURE;
+                o.sysext_name = basename(sysext_copy);
+                o.sysext_sha512 = sha512;
+        }
+        if (fleet_ca) {
+                r = read_text_file(fleet_ca, IGNITION_FLEET_CA_MAX, &ca);
+                if (r < 0) {
+                        fprintf(stderr, "strata: ignition: cannot read the fleet CA %s: %s\n", fleet_ca,
+                                r == -E2BIG ? "larger than 64 KiB" : r == -EBADMSG ? "not a text file" : strerror(-r));
+                        return EXIT_FAILURE;
+                }
+                o.fleet_ca_pem = ca;
+        }
+
+        r = spec_load_file(spec_path, &spec, &errors);
+        if (r < 0) {
+                if (errors.n_items > 0)
+                        spec_errors_print(stderr, spec_path, &errors);
+                else
+                        fprintf(stderr, "strata: ignition: cannot read %s: %s\n", spec_path, strerror(-r));
+                spec_errors_clear(&errors);
+                return EXIT_FAILURE;
+        }
+
+        r = ignition_render(spec, &o, &config, &err);
+        if (r < 0) {
+                fprintf(stderr, "strata: ignition: %s: %s\n", o.machine, err ? err : strerror(-r));
+                return EXIT_FAILURE;
+        }
+        text = json_dumps(config, pretty ? JSON_INDENT(2) : JSON_COMPACT);
+        if (!text) {
+                fprintf(stderr, "strata: ignition: out of memory\n");
+                return EXIT_FAILURE;
+        }
+        if (!output) {
+                if (printf("%s\n", text) < 0 || fflush(stdout) != 0) {
+                        fprintf(stderr, "strata: ignition: cannot write the config: %m\n");
+                        return EXIT_FAILURE;
+                }
+                return EXIT_SUCCESS;
+        }
+        if (asprintf(&file, "%s\n", text) < 0)
+                return EXIT_FAILURE;
+        r = write_atomic(output, file);
+        if (r < 0) {
+                fprintf(stderr, "strata: ignition: cannot write %s: %s\n", output, strerror(-r));
+                return EXIT_FAILURE;
+        }
+        return EXIT_SUCCESS;
+}
+
+int cmd_ignition(const CliContext *ctx, int argc, char **argv) {
+        (void) ctx;
+        if (argc >= 2 && strcmp(argv[1], "render") == 0)
+                return ignition_render_cmd(argc - 1, argv + 1);
+        if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+                usage();
+                return EXIT_SUCCESS;
+        }
+        usage();
+        return 2;
+}

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "boot/boot-server.h"
 #include "core/cleanup.h"
 #include "core/secret.h"
 #include "core/log.h"
@@ -29,6 +30,9 @@ static void help(void) {
                "  --log-level LEVEL    0-7 or debug, info, notice, warning, err (default info)\n"
                "  --tcti STRING        the TPM for unseal (default $STRATA_TCTI or\n"
                "                       device:/dev/tpmrm0)\n"
+               "  --boot-assets DIR    kernel, initrd and agent sysext served to machines this\n"
+               "                       node boots (default %s)\n"
+               "  --ipxe-dir DIR       iPXE binaries served over TFTP (default %s)\n"
                "  --unseal-test        verify the data volume opens, without activating it\n"
                "                       (for machines without device-mapper)\n"
                "  --check-spec FILE    validate FILE, print every error with its JSON path,\n"
@@ -38,12 +42,14 @@ static void help(void) {
                "\n"
                "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the spec (a spec that\n"
                "fails validation is refused and the running one kept).\n",
-               MANAGER_DEFAULT_SPEC, MANAGER_DEFAULT_STATE_DIR, MANAGER_DEFAULT_API_SOCKET);
+               MANAGER_DEFAULT_SPEC, MANAGER_DEFAULT_STATE_DIR, MANAGER_DEFAULT_API_SOCKET,
+               BOOT_DEFAULT_ASSETS_DIR, BOOT_DEFAULT_IPXE_DIR);
 }
 
 int main(int argc, char **argv) {
         enum { ARG_SPEC = 0x100, ARG_STATE_DIR, ARG_API_SOCKET, ARG_LOG_TARGET, ARG_LOG_LEVEL,
-               ARG_CHECK_SPEC, ARG_VERSION, ARG_TCTI, ARG_UNSEAL_TEST };
+               ARG_CHECK_SPEC, ARG_VERSION, ARG_TCTI, ARG_UNSEAL_TEST,
+               ARG_BOOT_ASSETS, ARG_IPXE_DIR };
         static const struct option options[] = {
                 { "spec", required_argument, NULL, ARG_SPEC },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
@@ -53,6 +59,8 @@ int main(int argc, char **argv) {
                 { "check-spec", required_argument, NULL, ARG_CHECK_SPEC },
                 { "tcti", required_argument, NULL, ARG_TCTI },
                 { "unseal-test", no_argument, NULL, ARG_UNSEAL_TEST },
+                { "boot-assets", required_argument, NULL, ARG_BOOT_ASSETS },
+                { "ipxe-dir", required_argument, NULL, ARG_IPXE_DIR },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {}
@@ -76,6 +84,8 @@ int main(int argc, char **argv) {
                 case ARG_CHECK_SPEC: check = optarg; break;
                 case ARG_TCTI: cfg.tcti = optarg; break;
                 case ARG_UNSEAL_TEST: cfg.unseal_verify_only = true; break;
+                case ARG_BOOT_ASSETS: cfg.boot_assets = optarg; break;
+                case ARG_IPXE_DIR: cfg.ipxe_dir = optarg; break;
                 case ARG_LOG_TARGET:
                         target = log_target_from_string(optarg);
                         if (target < 0) {

@@ -11,10 +11,15 @@ build="build-essential pkg-config libsystemd-dev libssl-dev libtss2-dev libjose-
 # and the real peers of the unseal tests: swtpm, tangd, the clevis CLI,
 # cryptsetup, socat (an inetd for tangd, which serves one request per process),
 # QEMU for the BMC emulator's qemu back end, and redfishtool, the baseline of
-# the Redfish benchmark.
+# the Redfish benchmark. Network boot: Debian's iPXE binaries (served over
+# TFTP), QEMU's iPXE ROMs and SeaBIOS, dnsmasq as the site's plain DHCP
+# server in the tests and the TFTP baseline, nginx-light the HTTP baseline,
+# busybox-static and cpio for the test initramfs, iproute2 for namespaces.
+# Ignition: ignition (for ignition-validate) and squashfs-tools (the sysext).
 check="$build libcmocka-dev python3 python3-pytest clang libclang-rt-dev systemd
  swtpm swtpm-tools tpm2-tools tang jose clevis clevis-tpm2 clevis-luks cryptsetup-bin socat curl
- qemu-system-x86 ovmf redfishtool"
+ qemu-system-x86 ovmf redfishtool ipxe ipxe-qemu seabios dnsmasq-base nginx-light busybox-static
+ cpio iproute2 ignition squashfs-tools"
 lab="$check"
 
 case "${1:-}" in
@@ -56,6 +61,14 @@ case " $missing " in
         # tests run tangd on loopback themselves; the packaged socket stays off
         if [ -d /run/systemd/system ]; then
                 systemctl disable --now tangd.socket >/dev/null 2>&1 || true
+        fi
+        ;;
+esac
+case " $missing " in
+*" nginx-light "*)
+        # the benchmark runs its own nginx in a namespace; the packaged one stays off
+        if [ -d /run/systemd/system ]; then
+                systemctl disable --now nginx.service >/dev/null 2>&1 || true
         fi
         ;;
 esac

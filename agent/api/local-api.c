@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
 
+#include "api/boot-api.h"
 #include "core/cleanup.h"
 #include "core/log.h"
 #include "core/manager.h"
@@ -20,7 +21,7 @@
 /* Root-only: the API reports the node's state now and will accept halt and
  * lease commands later, so it is not for unprivileged local users. */
 #define LOCAL_API_SOCKET_MODE 0600
-/* GETs only: nobody needs to send us a body. */
+/* Lease requests are a machine name and a number. */
 #define LOCAL_API_BODY_MAX 4096u
 #define LOCAL_API_BACKLOG 16
 
@@ -97,6 +98,9 @@ const HttpRoute local_api_routes[] = {
         { "GET", "/v1/status", api_status },
         { "GET", "/metrics", api_metrics },
         { "GET", "/healthz", api_healthz },
+        { "GET", "/v1/boot/leases", boot_api_list },
+        { "POST", "/v1/boot/leases", boot_api_grant },
+        { "DELETE", "/v1/boot/leases/*", boot_api_release },
 };
 const size_t local_api_n_routes = ELEMENTSOF(local_api_routes);
 

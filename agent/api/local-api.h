@@ -1,5 +1,6 @@
 /* The local API: stratad's HTTP interface on a unix socket, for the strata
- * CLI and for monitoring. GET /v1/status, GET /metrics, GET /healthz. */
+ * CLI and for monitoring. GET /v1/status, GET /metrics, GET /healthz, and
+ * the boot lease routes of boot-api.h. */
 #pragma once
 
 #include "core/http-server.h"

@@ -11,6 +11,8 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <microhttpd.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -579,6 +581,21 @@ static int on_sweep(sd_event_source *es, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* MHD sends files with sendfile() only when told SIGPIPE cannot kill the
+ * process (sendfile has no MSG_NOSIGNAL); otherwise it copies them through
+ * read() and send() in small blocks. Tell it only what is true: SIGPIPE
+ * ignored (stratad does) or blocked in this thread. */
+static int sigpipe_handled(void) {
+        struct sigaction sa;
+        sigset_t cur;
+
+        if (sigaction(SIGPIPE, NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == SIG_IGN)
+                return 1;
+        if (pthread_sigmask(SIG_BLOCK, NULL, &cur) == 0 && sigismember(&cur, SIGPIPE) == 1)
+                return 1;
+        return 0;
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
         /* MHD's own diagnostics (malformed requests it answers itself with
          * 400 or 431, time-outs) are client-caused and not logged, so a
@@ -641,6 +658,7 @@ int http_server_new(sd_event *event, int listen_fd, const HttpServerConfig *cfg,
                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) HTTP_CONNECTION_TIMEOUT_SEC,
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) (HTTP_URL_MAX * 8),
                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                MHD_OPTION_SIGPIPE_HANDLED_BY_APP, sigpipe_handled(),
                 MHD_OPTION_ARRAY, tls_opts,
                 MHD_OPTION_END);
         if (!s->daemon) {

@@ -11,6 +11,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "api/local-api.h"
+#include "boot/boot-server.h"
 #include "core/cleanup.h"
 #include "core/curl-event.h"
 #include "core/http-server.h"
@@ -38,7 +39,12 @@ int manager_new(const ManagerConfig *cfg, Manager **ret) {
         m->unseal_verify_only = cfg->unseal_verify_only;
         if (cfg->tcti)
                 m->tcti = strdup(cfg->tcti);
-        if (!m->spec_path || !m->state_dir || !m->api_socket || (cfg->tcti && !m->tcti)) {
+        if (cfg->boot_assets)
+                m->boot_assets = strdup(cfg->boot_assets);
+        if (cfg->ipxe_dir)
+                m->ipxe_dir = strdup(cfg->ipxe_dir);
+        if (!m->spec_path || !m->state_dir || !m->api_socket || (cfg->tcti && !m->tcti) ||
+            (cfg->boot_assets && !m->boot_assets) || (cfg->ipxe_dir && !m->ipxe_dir)) {
                 manager_free(m);
                 return -ENOMEM;
         }
@@ -58,6 +64,7 @@ int manager_new(const ManagerConfig *cfg, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        boot_server_free(m->boot);
         sponsor_free(m->sponsor);
         unseal_phase_free(m->unseal);
         http_server_free(m->api);
@@ -70,6 +77,8 @@ Manager *manager_free(Manager *m) {
         free(m->state_dir);
         free(m->api_socket);
         free(m->tcti);
+        free(m->boot_assets);
+        free(m->ipxe_dir);
         free(m);
         return NULL;
 }
@@ -216,6 +225,11 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return r;
 
+        /* a peer closing early must be an EPIPE, not our death; this also
+         * lets the HTTP servers send files with sendfile() */
+        if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+                return log_error_errno(errno, "Cannot ignore SIGPIPE");
+
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
@@ -248,6 +262,11 @@ int manager_start(Manager *m) {
 
         /* a sponsor admits joiners whatever this node's own phase */
         r = sponsor_start(m);
+        if (r < 0)
+                return r;
+
+        /* boots the machines this node holds leases for */
+        r = boot_server_start(m);
         if (r < 0)
                 return r;
 

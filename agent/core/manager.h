@@ -16,6 +16,7 @@ typedef struct CurlEvent CurlEvent;
 typedef struct HttpServer HttpServer;
 typedef struct UnsealPhase UnsealPhase;
 typedef struct Sponsor Sponsor;
+typedef struct BootServer BootServer;
 
 #define MANAGER_DEFAULT_SPEC "/etc/strata/spec.json"
 #define MANAGER_DEFAULT_STATE_DIR "/var/lib/strata"
@@ -27,6 +28,8 @@ typedef struct ManagerConfig {
         const char *api_socket; /* ignored when the socket is passed in by systemd */
         const char *tcti;       /* the TPM; NULL: $STRATA_TCTI or the unseal default */
         bool unseal_verify_only; /* verify the data volume opens, do not activate it */
+        const char *boot_assets; /* kernel, initrd, sysext for network boot; NULL: the default */
+        const char *ipxe_dir;    /* iPXE binaries; NULL: the default */
 } ManagerConfig;
 
 typedef struct Manager {
@@ -42,12 +45,14 @@ typedef struct Manager {
         HttpServer *api;
         UnsealPhase *unseal;    /* agent/unseal: the unseal phase, while it runs */
         Sponsor *sponsor;       /* agent/swarm: admits joiners, when the spec enables it */
+        BootServer *boot;       /* agent/boot: network boot, on segments this node serves */
 
         Phase phase;
         uint64_t boots;          /* how many times stratad started on this state dir */
         uint64_t started_usec;   /* CLOCK_MONOTONIC */
         char *tcti;
         bool unseal_verify_only;
+        char *boot_assets, *ipxe_dir;
 } Manager;
 
 /* Allocates the Manager and its loop; nothing is opened yet. */

@@ -25,7 +25,10 @@ static size_t on_data(char *p, size_t size, size_t n, void *userdata) {
         return curl_body_append(&r->data, &r->size, &r->too_large, API_REPLY_MAX, p, size * n);
 }
 
-int api_get_json(const CliContext *ctx, const char *path, json_t **ret) {
+int api_request_json(const CliContext *ctx, const char *method, const char *path, const json_t *body,
+                     json_t **ret) {
+        _cleanup_free_ char *payload = NULL;
+        struct curl_slist *headers = NULL;
         Reply reply = { 0 };
         char url[512], errbuf[CURL_ERROR_SIZE] = "";
         long status = 0;
@@ -45,20 +48,34 @@ int api_get_json(const CliContext *ctx, const char *path, json_t **ret) {
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, API_TIMEOUT_MS);
         curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        if (strcmp(method, "GET") != 0)
+                curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+        if (body) {
+                payload = json_dumps(body, JSON_COMPACT);
+                headers = curl_slist_append(NULL, "Content-Type: application/json");
+                if (!payload || !headers) {
+                        curl_slist_free_all(headers);
+                        curl_easy_cleanup(c);
+                        return -ENOMEM;
+                }
+                curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
+                curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+        }
 
         cc = curl_easy_perform(c);
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         curl_easy_cleanup(c);
+        curl_slist_free_all(headers);
 
         if (cc != CURLE_OK) {
                 fprintf(stderr, "strata: cannot reach stratad at %s: %s\n", ctx->socket_path,
                         reply.too_large ? "reply too large" : errbuf[0] ? errbuf : curl_easy_strerror(cc));
                 r = cc == CURLE_COULDNT_CONNECT ? -ECONNREFUSED : -EIO;
-        } else if (status != 200) {
+        } else if (status < 200 || status > 299) {
                 fprintf(stderr, "strata: stratad answered %ld for %s: %s", status, path,
                         reply.data ? reply.data : "\n");
                 r = -EPROTO;
-        } else {
+        } else if (ret) {
                 json_error_t e;
                 *ret = json_loadb(reply.data ? reply.data : "", reply.size, 0, &e);
                 if (!*ret) {
@@ -69,4 +86,8 @@ int api_get_json(const CliContext *ctx, const char *path, json_t **ret) {
         }
         free(reply.data);
         return r;
+}
+
+int api_get_json(const CliContext *ctx, const char *path, json_t **ret) {
+        return api_request_json(ctx, "GET", path, NULL, ret);
 }

@@ -16,6 +16,7 @@ typedef struct Command {
 
 static const Command commands[] = {
         { "bmc", cmd_bmc, "bmc ACTION MACHINE...   Redfish: status, power on|off|cycle, pxe-once, media (see strata bmc -h)" },
+        { "boot", cmd_boot, "boot lease|release|leases  network boot leases on this node (see strata boot -h)" },
         { "attest", cmd_attest, "attest quote --nonce HEX --pcrs LIST  this node's TPM evidence (EK, AK, quote) as JSON" },
         { "ignition", cmd_ignition, "ignition render --spec FILE --machine NAME  a node's Ignition config (see strata ignition -h)" },
         { "init", cmd_init, "init --fleet NAME --out DIR  create the fleet CA and the policy signing key" },

@@ -1,0 +1,128 @@
+/* boot-ignition: renders a leased machine's Ignition config for the HTTP
+ * boot server (see boot-ignition.h). */
+#include "boot/boot-ignition.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "boot/boot-internal.h"
+#include "core/cleanup.h"
+#include "core/fileio.h"
+#include "core/manager.h"
+#include "core/openssl-cleanup.h"
+#include "core/spec.h"
+#include "ignition/render.h"
+
+/* A fleet CA certificate is a few KiB; anything bigger is not one. */
+#define BOOT_FLEET_CA_MAX (64u * 1024u)
+
+const char *boot_sysext_name(void) {
+        return "strata-agent-" STRATA_VERSION "-x86-64.raw";
+}
+
+/* SHA-512 of the sysext, recomputed only when the file changed. */
+static int sysext_hash(BootServer *b, char **reterr) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -1;
+        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = NULL;
+        unsigned char md[EVP_MAX_MD_SIZE], buf[64 * 1024];
+        unsigned mdlen = 0;
+        struct stat st;
+
+        if (asprintf(&path, "%s/%s", b->assets_dir, boot_sysext_name()) < 0)
+                return -ENOMEM;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                int r = fd < 0 || errno ? -errno : -EBADF;
+                if (asprintf(reterr, "no agent sysext at %s: %s", path, strerror(-r)) < 0)
+                        *reterr = NULL;
+                return r;
+        }
+        if (b->sysext_hashed && st.st_dev == b->sysext_st.st_dev && st.st_ino == b->sysext_st.st_ino &&
+            st.st_size == b->sysext_st.st_size && st.st_mtim.tv_sec == b->sysext_st.st_mtim.tv_sec &&
+            st.st_mtim.tv_nsec == b->sysext_st.st_mtim.tv_nsec)
+                return 0;
+        ctx = EVP_MD_CTX_new();
+        if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha512(), NULL) != 1)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t n = read(fd, buf, sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                if (EVP_DigestUpdate(ctx, buf, (size_t) n) != 1)
+                        return -EIO;
+        }
+        if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen * 2 + 1 > sizeof(b->sysext_sha512))
+                return -EIO;
+        for (unsigned i = 0; i < mdlen; i++)
+                snprintf(b->sysext_sha512 + 2 * i, 3, "%02x", md[i]);
+        b->sysext_st = st;
+        b->sysext_hashed = true;
+        return 0;
+}
+
+static int fleet_ca(const BootServer *b, char **ret, char **reterr) {
+        const char *path = json_string_value(
+                json_object_get(json_object_get(spec_json(b->m->spec), "attestation"), "fleet_ca"));
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ uint8_t *data = NULL;
+        size_t size = 0;
+        int r;
+
+        *ret = NULL;
+        if (!path)
+                return 0;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        r = fd < 0 ? -errno : read_fd_capped(fd, BOOT_FLEET_CA_MAX, &data, &size);
+        if (r < 0) {
+                if (asprintf(reterr, "fleet CA %s: %s", path, strerror(-r)) < 0)
+                        *reterr = NULL;
+                return r;
+        }
+        *ret = memdup_nul(data ? (const void *) data : "", size);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int boot_ignition_render(BootSegment *seg, const BootLease *lease, const uint8_t mac[6], char **ret,
+                         char **reterr) {
+        BootServer *b = seg->server;
+        _cleanup_free_ char *url = NULL, *ca = NULL;
+        json_auto_t *config = NULL;
+        char mh[18];
+        int r;
+
+        *reterr = NULL;
+        r = sysext_hash(b, reterr);
+        if (r < 0)
+                return r;
+        r = fleet_ca(b, &ca, reterr);
+        if (r < 0)
+                return r;
+        if (asprintf(&url, "http://%s:%u/boot/%s/%s", seg->address_text, seg->http_port,
+                     boot_mac_format(mac, '-', mh), boot_sysext_name()) < 0)
+                return -ENOMEM;
+        IgnitionRenderOptions o = {
+                .machine = lease->machine,
+                .role = -1,
+                .sysext_name = boot_sysext_name(),
+                .sysext_source = url,
+                .sysext_sha512 = b->sysext_sha512,
+                .fleet_ca_pem = ca,
+        };
+        r = ignition_render(b->m->spec, &o, &config, reterr);
+        if (r < 0)
+                return r;
+        *ret = json_dumps(config, JSON_COMPACT | JSON_SORT_KEYS);
+        return *ret ? 0 : -ENOMEM;
+}

@@ -1,0 +1,18 @@
+/* boot-ignition: the Ignition config the boot server hands a leased
+ * machine, rendered for it by agent/ignition with the sysext URL on this
+ * segment and the sysext's SHA-512. */
+#pragma once
+
+#include <stdint.h>
+
+typedef struct BootSegment BootSegment;
+typedef struct BootLease BootLease;
+
+/* The agent sysext this node propagates: its own version. */
+const char *boot_sysext_name(void);
+
+/* Renders `lease`'s config as JSON text (*ret, caller frees). -errno with a
+ * human reason in *reterr (caller frees) when it cannot: no sysext in the
+ * assets directory, a spec the renderer refuses. */
+int boot_ignition_render(BootSegment *seg, const BootLease *lease, const uint8_t mac[6], char **ret,
+                         char **reterr);

@@ -24,6 +24,7 @@
 #include "core/cleanup.h"
 #include "core/error-detail.h"
 #include "core/log.h"
+#include "core/strutil.h"
 
 typedef CURLcode (*TlsApplyFn)(CURL *easy, const BmcTls *t, BmcTlsCheck *check);
 
@@ -57,23 +58,13 @@ BmcTlsMode bmc_tls_mode_from_string(const char *s) {
         return _BMC_TLS_MODE_INVALID;
 }
 
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 int bmc_tls_fingerprint_parse(const char *s, uint8_t ret[static 32]) {
         uint8_t b[32];
 
         if (!s || strlen(s) != 32 * 3 - 1)
                 return -EINVAL;
         for (size_t i = 0; i < 32; i++) {
-                int hi = hexval(s[i * 3]), lo = hexval(s[i * 3 + 1]);
+                int hi = hex_digit_value(s[i * 3]), lo = hex_digit_value(s[i * 3 + 1]);
                 if (hi < 0 || lo < 0 || (i < 31 && s[i * 3 + 2] != ':'))
                         return -EINVAL;
                 b[i] = (uint8_t) (hi << 4 | lo);

@@ -9,6 +9,7 @@
 
 #include "core/cleanup.h"
 #include "core/spec.h"
+#include "core/strutil.h"
 
 struct BootLeases {
         BootLease **leases;
@@ -30,16 +31,6 @@ const char *boot_event_to_string(BootEvent e) {
         return e >= 0 && e < _BOOT_EVENT_MAX ? event_names[e] : NULL;
 }
 
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 int boot_mac_parse(const char *s, uint8_t ret[6]) {
         uint8_t mac[6];
 
@@ -49,7 +40,7 @@ int boot_mac_parse(const char *s, uint8_t ret[6]) {
         if (sep != ':' && sep != '-')
                 return -EINVAL;
         for (size_t i = 0; i < 6; i++) {
-                int hi = hexval(s[i * 3]), lo = hexval(s[i * 3 + 1]);
+                int hi = hex_digit_value(s[i * 3]), lo = hex_digit_value(s[i * 3 + 1]);
                 if (hi < 0 || lo < 0 || (i < 5 && s[i * 3 + 2] != sep))
                         return -EINVAL;
                 mac[i] = (uint8_t) (hi << 4 | lo);

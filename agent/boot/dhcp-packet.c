@@ -19,6 +19,7 @@
 
 #include "core/cleanup.h"
 #include "core/cursor.h"
+#include "core/strutil.h"
 
 #define DHCP_OP_BOOTREQUEST 1u
 #define DHCP_OP_BOOTREPLY 2u
@@ -84,10 +85,7 @@ const char *const dhcp_packet_reasons[] = {
 };
 
 bool dhcp_packet_reason_is_known(const char *reason) {
-        for (size_t i = 0; reason && dhcp_packet_reasons[i]; i++)
-                if (strcmp(dhcp_packet_reasons[i], reason) == 0)
-                        return true;
-        return false;
+        return strv_contains(dhcp_packet_reasons, reason);
 }
 
 /* Options whose instances are concatenated (RFC 3396) land in one of these

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/cleanup.h"
+#include "core/strutil.h"
 
 /* RFC 4578 §2.1 / IANA processor architecture types that we serve. */
 #define ARCH_X86_BIOS 0u
@@ -42,10 +43,7 @@ const char *const proxy_dhcp_drop_reasons[] = {
 };
 
 bool proxy_dhcp_drop_reason_is_known(const char *reason) {
-        for (size_t i = 0; reason && proxy_dhcp_drop_reasons[i]; i++)
-                if (strcmp(proxy_dhcp_drop_reasons[i], reason) == 0)
-                        return true;
-        return false;
+        return strv_contains(proxy_dhcp_drop_reasons, reason);
 }
 
 /* Which request gets which reply, per port. */

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "core/cleanup.h"
+#include "core/strutil.h"
 
 const char *const tftp_packet_reasons[] = {
         TFTP_REASON_OVERSIZED,
@@ -23,10 +24,7 @@ const char *const tftp_packet_reasons[] = {
 };
 
 bool tftp_packet_reason_is_known(const char *reason) {
-        for (size_t i = 0; reason && tftp_packet_reasons[i]; i++)
-                if (strcmp(tftp_packet_reasons[i], reason) == 0)
-                        return true;
-        return false;
+        return strv_contains(tftp_packet_reasons, reason);
 }
 
 /* One row per option we understand: adding one is adding a row (and its

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "core/cleanup.h"
+#include "core/strutil.h"
 
 #define DATA_URL_PREFIX "data:"
 
@@ -47,16 +48,6 @@ int data_url_encode(const void *text, size_t size, char **ret) {
 
 bool data_url_is(const char *s, size_t n) {
         return n >= sizeof(DATA_URL_PREFIX) - 1 && strncasecmp(s, DATA_URL_PREFIX, sizeof(DATA_URL_PREFIX) - 1) == 0;
-}
-
-static int hex_value(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
 }
 
 static int b64_value(unsigned char c) {
@@ -134,8 +125,8 @@ int data_url_decode(const char *s, size_t n, uint8_t **ret, size_t *ret_size) {
 
                         if (s + n - c < 3)
                                 return -EINVAL;
-                        hi = hex_value(c[1]);
-                        lo = hex_value(c[2]);
+                        hi = hex_digit_value(c[1]);
+                        lo = hex_digit_value(c[2]);
                         if (hi < 0 || lo < 0)
                                 return -EINVAL;
                         out[o++] = (uint8_t) (hi << 4 | lo);

@@ -1,0 +1,26 @@
+/* strutil: small string helpers that several parsers share: one hex digit,
+ * and membership in a NULL-terminated table of strings (reason codes). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+/* 0-15 for a hex digit of either case, -1 for anything else. */
+static inline int hex_digit_value(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+/* Is `s` (may be NULL: no) one of the strings of the NULL-terminated `v`? */
+static inline bool strv_contains(const char *const *v, const char *s) {
+        for (size_t i = 0; s && v[i]; i++)
+                if (strcmp(v[i], s) == 0)
+                        return true;
+        return false;
+}

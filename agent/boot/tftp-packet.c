@@ -182,7 +182,13 @@ static int tftp_options_parse(Cursor *c, TftpOptions *opts, unsigned *n_ignored,
                         return tftp_refuse(reterr, -EBADMSG, TFTP_REASON_TRUNCATED, TFTP_OPCODE_RRQ,
                                            TFTP_ERROR_ILLEGAL, "option name at offset %zu: no NUL", at);
                 if (cursor_at_end(c)) {
-                        (*n_ignored)++; /* unpaired, e.g. zero padding */
+                        /* a named option cut off before its value is a
+                         * truncated request; an empty string is padding */
+                        if (name_len > 0)
+                                return tftp_refuse(reterr, -EBADMSG, TFTP_REASON_TRUNCATED, TFTP_OPCODE_RRQ,
+                                                   TFTP_ERROR_ILLEGAL, "option \"%.*s\" at offset %zu: no value",
+                                                   (int) (name_len > 32 ? 32 : name_len), name, at);
+                        (*n_ignored)++;
                         break;
                 }
                 at = cursor_offset(c);

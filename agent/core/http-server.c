@@ -561,10 +561,15 @@ static int on_sweep(sd_event_source *es, uint64_t usec, void *userdata) {
         HttpServer *s = userdata;
         uint64_t deadline = (uint64_t) (s->cfg.request_deadline_ms ? s->cfg.request_deadline_ms
                                                                     : HTTP_REQUEST_DEADLINE_MS) * 1000u;
+        uint64_t now = usec;
         bool cut = false;
 
+        /* the loop's "now", not the timer's due time: a connection accepted
+         * in this iteration may have started after `usec` */
+        (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
         for (HttpSocket *hs = s->sockets; hs; hs = hs->next) {
-                if (hs->request_complete || hs->cut || usec - hs->request_start_usec < deadline)
+                if (hs->request_complete || hs->cut || now < hs->request_start_usec ||
+                    now - hs->request_start_usec < deadline)
                         continue;
                 const union MHD_ConnectionInfo *ci = MHD_get_connection_info(hs->connection,
                                                                              MHD_CONNECTION_INFO_CONNECTION_FD);

@@ -9,3 +9,5 @@ trap 'rm -rf "$work"' EXIT
 STRATA_BUILDDIR=$B /usr/bin/python3 tests/bench/bench_unseal.py
 STRATA_BUILDDIR=$B /usr/bin/python3 tests/bench/bench_bmc.py
 STRATA_BUILDDIR=$B /usr/bin/python3 tests/bench/bench_admission.py
+STRATA_BUILDDIR=$B /usr/bin/python3 tests/bench/bench_boot_http.py
+STRATA_BUILDDIR=$B /usr/bin/python3 tests/bench/bench_tftp.py

@@ -2,9 +2,9 @@
  * ephemeral port: libcurl's TFTP client on the same sd-event loop (default
  * and chosen block sizes, a file ending on a block boundary, an empty file,
  * not found), and hand-made packets from a UDP socket for what curl cannot
- * do: windowsize with a lost block, an unknown TID, WRQ, retransmission
- * after a lost ACK and ignored duplicate ACKs, giving up, ERROR 8 after the
- * OACK, refusals (traversal, denied, busy, oversized, a directory), a
+ * do: windowsize with a lost block, a lost window and heavy loss, an
+ * unknown TID, WRQ, the timeout option, retransmission after a lost ACK and
+ * ignored duplicate ACKs, giving up, ERROR 8 after the OACK, refusals (traversal, denied, busy, oversized, a directory), a
  * repeated RRQ, replies from the address the request arrived on, block
  * number rollover. Every received byte is compared with the file; the
  * report and the counters are checked. */
@@ -50,14 +50,14 @@ typedef struct Ctx {
         char dir[256];
         int dir_fd;
         unsigned short port;
-        File files[6];
+        File files[7];
         unsigned open_calls;
         unsigned n_done;
         TftpTransferReport last;
         char last_path[TFTP_FILENAME_MAX + 1];
 } Ctx;
 
-enum { F_BIG, F_SMALL, F_EXACT, F_EMPTY, F_ROLL, F_EXACT_WIN };
+enum { F_BIG, F_SMALL, F_EXACT, F_EMPTY, F_ROLL, F_EXACT_WIN, F_LARGE };
 
 static uint64_t now_usec(void) {
         struct timespec ts;
@@ -145,6 +145,7 @@ static int setup(void **state) {
         write_file(c, &c->files[F_EMPTY], "empty", 0, 4);
         write_file(c, &c->files[F_ROLL], "roll", (ROLL_BLOCKS - 1) * 8u + 3u, 5);
         write_file(c, &c->files[F_EXACT_WIN], "exact-win", 8 * 512, 6);
+        write_file(c, &c->files[F_LARGE], "large", 1024 * 1024, 7);
         assert_int_equal(mkdirat(c->dir_fd, "dir", 0755), 0);
         assert_int_equal(sd_event_new(&c->event), 0);
         assert_int_equal(metrics_new(&c->metrics), 0);
@@ -567,6 +568,109 @@ static void test_tftp_server_windowsize_capped_and_boundary(void **state) {
         assert_int_equal(c->last.windowsize, TFTP_WINDOWSIZE_SERVER_MAX);
 }
 
+static void test_tftp_server_timeout_option(void **state) {
+        Ctx *c = *state;
+        _cleanup_close_ int fd = client_new("127.0.0.1"), fd2 = client_new("127.0.0.1");
+        TftpOptions want = options(0, 1000, 0);
+        struct sockaddr_in tid = {}, tid2 = {};
+        uint64_t t0;
+
+        /* echoed as asked (RFC 2349), and used: the OACK comes again after 1 s */
+        want.present |= 1u << TFTP_OPTION_TIMEOUT;
+        want.value[TFTP_OPTION_TIMEOUT] = 1;
+        send_to(fd, "127.0.0.1", c->port, LIT("\0\1small\0octet\0timeout\0001\0tsize\0000\0"));
+        t0 = now_usec();
+        expect_oack(c, fd, &tid, &want);
+        expect_oack(c, fd, &tid, &want);
+        assert_true(now_usec() - t0 >= 1000000);
+        send_ack(fd, &tid, 0);
+        fetch_lockstep(c, fd, &tid, &c->files[F_SMALL], 512);
+        wait_done(c, 1);
+        assert_int_equal(c->last.error, 0);
+
+        /* longer than the server takes: declined, the rest still answered */
+        want = options(0, 1000, 0);
+        send_to(fd2, "127.0.0.1", c->port, LIT("\0\1small\0octet\0timeout\00011\0tsize\0000\0"));
+        expect_oack(c, fd2, &tid2, &want);
+        send_ack(fd2, &tid2, 0);
+        fetch_lockstep(c, fd2, &tid2, &c->files[F_SMALL], 512);
+        wait_done(c, 2);
+        assert_int_equal(c->last.error, 0);
+}
+
+static void test_tftp_server_window_resent_on_timeout(void **state) {
+        Ctx *c = *state;
+        _cleanup_close_ int fd = client_new("127.0.0.1");
+        const File *f = &c->files[F_BIG];
+        TftpOptions want = options(512, UINT64_MAX, 4);
+        struct sockaddr_in tid = {};
+
+        ctx_start(c, "127.0.0.1", 0, 50000, 0);
+        send_to(fd, "127.0.0.1", c->port, LIT("\0\1big\0octet\0blksize\000512\0windowsize\0004\0"));
+        expect_oack(c, fd, &tid, &want);
+        send_ack(fd, &tid, 0);
+        for (uint16_t b = 1; b <= 4; b++)
+                expect_data(c, fd, &tid, b, f, (b - 1) * 512u, 512);
+        /* no ACK at all (block 1 lost, say): the whole window again from 1 */
+        for (uint16_t b = 1; b <= 4; b++)
+                expect_data(c, fd, &tid, b, f, (b - 1) * 512u, 512);
+        send_ack(fd, &tid, 4);
+        fetch_windowed(c, fd, &tid, f, 512, 4, 5);
+        wait_done(c, 1);
+        assert_int_equal(c->last.error, 0);
+        assert_int_equal(c->last.bytes, BIG_SIZE);
+}
+
+/* Blocks of 65464 bytes, 64 at a time, into a client whose receive buffer
+ * holds a few: the rest are dropped by the kernel. The client acks the last
+ * block it has in order after a short silence (RFC 7440 §4), and the server
+ * must go on from there until everything arrived. */
+static void test_tftp_server_window_recovers_from_losses(void **state) {
+        Ctx *c = *state;
+        _cleanup_close_ int fd = client_new("127.0.0.1");
+        const File *f = &c->files[F_LARGE];
+        const unsigned blksize = TFTP_BLKSIZE_MAX;
+        const uint64_t n_blocks = f->size / blksize + 1;
+        TftpOptions want = options(blksize, UINT64_MAX, 64);
+        struct sockaddr_in tid = {};
+        uint8_t *buf = malloc(TFTP_HEADER_SIZE + blksize);
+        uint64_t have = 0; /* blocks received in order */
+        unsigned rounds = 0;
+
+        assert_non_null(buf);
+        /* room for a few blocks whatever the system's default (the kernel doubles it) */
+        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int) { 150000 }, sizeof(int)), 0);
+        send_to(fd, "127.0.0.1", c->port, LIT("\0\1large\0octet\0blksize\00065464\0windowsize\00064\0"));
+        expect_oack(c, fd, &tid, &want);
+        send_ack(fd, &tid, 0);
+        while (have < n_blocks) {
+                struct sockaddr_in from;
+                ssize_t n = recv_within(c, fd, buf, TFTP_HEADER_SIZE + blksize, &from, 30000);
+
+                if (n < 0) {
+                        /* silence: ack what we have in order */
+                        assert_true(++rounds < 200);
+                        send_ack(fd, &tid, (uint16_t) have);
+                        continue;
+                }
+                assert_int_equal(from.sin_port, tid.sin_port);
+                uint16_t block = (uint16_t) (buf[2] << 8 | buf[3]);
+                if (block != (uint16_t) (have + 1))
+                        continue; /* out of order: dropped, as a client does */
+                size_t len = block_len(f, blksize, have + 1);
+                assert_int_equal(n, (ssize_t) (TFTP_HEADER_SIZE + len));
+                assert_memory_equal(&buf[TFTP_HEADER_SIZE], f->data + have * blksize, len);
+                have++;
+        }
+        send_ack(fd, &tid, (uint16_t) have);
+        free(buf);
+        assert_true(rounds > 0); /* there were losses to recover from */
+        wait_done(c, 1);
+        assert_int_equal(c->last.error, 0);
+        assert_int_equal(c->last.bytes, f->size);
+        assert_int_equal(c->last.blksize, blksize);
+}
+
 static void test_tftp_server_retransmits_after_lost_ack(void **state) {
         Ctx *c = *state;
         _cleanup_close_ int fd = client_new("127.0.0.1");
@@ -891,6 +995,9 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_tftp_server_unknown_tid, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_tftp_server_windowsize, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_tftp_server_windowsize_capped_and_boundary, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_tftp_server_timeout_option, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_tftp_server_window_resent_on_timeout, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_tftp_server_window_recovers_from_losses, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_tftp_server_retransmits_after_lost_ack, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_tftp_server_gives_up, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_tftp_server_oack_retransmitted_then_error_8, setup, teardown),

@@ -183,11 +183,15 @@ static int tftp_options_parse(Cursor *c, TftpOptions *opts, unsigned *n_ignored,
                                            TFTP_ERROR_ILLEGAL, "option name at offset %zu: no NUL", at);
                 if (cursor_at_end(c)) {
                         /* a named option cut off before its value is a
-                         * truncated request; an empty string is padding */
-                        if (name_len > 0)
+                         * truncated request; an empty string is padding.
+                         * The detail names only options from our table:
+                         * wire bytes never reach it (it is sent back). */
+                        if (name_len > 0) {
+                                const char *known = tftp_option_to_string(tftp_option_from_string(name));
                                 return tftp_refuse(reterr, -EBADMSG, TFTP_REASON_TRUNCATED, TFTP_OPCODE_RRQ,
-                                                   TFTP_ERROR_ILLEGAL, "option \"%.*s\" at offset %zu: no value",
-                                                   (int) (name_len > 32 ? 32 : name_len), name, at);
+                                                   TFTP_ERROR_ILLEGAL, "option %s%s%sat offset %zu: no value",
+                                                   known ? "\"" : "", known ?: "", known ? "\" " : "", at);
+                        }
                         (*n_ignored)++;
                         break;
                 }

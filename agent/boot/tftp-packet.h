@@ -115,7 +115,7 @@ int tftp_option_range(TftpOption opt, uint64_t *ret_min, uint64_t *ret_max);
 typedef struct TftpRequest {
         char filename[TFTP_FILENAME_MAX + 1]; /* validated: see tftp_filename_validate() */
         TftpOptions options;                  /* known options with a well-formed value */
-        unsigned n_ignored;                   /* options ignored: unknown, malformed, repeated, unpaired */
+        unsigned n_ignored;                   /* options ignored: unknown, malformed, repeated, padding */
 } TftpRequest;
 
 /* Parses what arrived on the server port: 0 and *ret filled for a RRQ we
@@ -132,10 +132,12 @@ typedef struct TftpRequest {
  *     RFC range) is ignored too, as RFC 2347 lets a server ignore what it
  *     will not honour: the client then gets the RFC 1350 defaults, which
  *     every client must handle, rather than a failed boot. A repeated option
- *     keeps its first value; a trailing name without a value is ignored
- *     (zero padding after the mode parses so, and is harmless).
- *   - any string without its NUL is refused (truncated): RFC 1350 requires
- *     the NUL, and without it we cannot know the field is complete. */
+ *     keeps its first value. A trailing empty string (a NUL of padding
+ *     after the mode or the last value) is ignored.
+ *   - refused as truncated: any string without its NUL (RFC 1350 requires
+ *     it, and without it we cannot know the field is complete), and a
+ *     trailing option name without its value ("blksize" cut off is a
+ *     request cut short, not a request without blksize). */
 int tftp_request_parse(const void *data, size_t size, TftpRequest *ret, TftpRefusal *reterr);
 
 /* Checks a requested file name (n bytes, not NUL-terminated necessarily):

@@ -1,8 +1,9 @@
 /* Tests for agent/boot/tftp-packet.c: the requests real clients send (iPXE,
- * OVMF, curl), every option at and past its bounds, malformed, unknown,
- * repeated and unpaired options, every refusal reason with the error code
- * it answers, exact-fit and every truncation of a request, traversal names,
- * ACK and ERROR parsing, negotiation, and the DATA, OACK and ERROR bytes. */
+ * OVMF, curl), every option at and past its bounds, malformed, unknown and
+ * repeated options, padding and a name without its value, every refusal
+ * reason with the error code it answers, exact-fit and every truncation of
+ * a request, traversal names, ACK and ERROR parsing, negotiation, and the
+ * DATA, OACK and ERROR bytes. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -195,14 +196,24 @@ static void test_tftp_request_parse_repeated_option_first_wins(void **state) {
         assert_int_equal(req.n_ignored, 1);
 }
 
-static void test_tftp_request_parse_unpaired_name_ignored(void **state) {
+static void test_tftp_request_parse_unpaired_name(void **state) {
         TftpRequest req;
+        TftpRefusal why;
         (void) state;
         /* a named option cut off before its value: truncated, refused */
         parse_refused(LIT("\0\1f\0octet\0blksize\0"), -EBADMSG, TFTP_REASON_TRUNCATED, TFTP_ERROR_ILLEGAL);
-        /* a single NUL of padding after the mode parses as an unpaired empty name */
+        assert_int_equal(tftp_request_parse(LIT("\0\1f\0octet\0BlkSize\0"), &req, &why), -EBADMSG);
+        assert_string_equal(why.detail, "option \"blksize\" at offset 10: no value");
+        /* an unknown name is not echoed: the detail goes back to the client */
+        parse_refused(LIT("\0\1f\0octet\0\x1b[2J\0"), -EBADMSG, TFTP_REASON_TRUNCATED, TFTP_ERROR_ILLEGAL);
+        assert_int_equal(tftp_request_parse(LIT("\0\1f\0octet\0\x1b[2J\0"), &req, &why), -EBADMSG);
+        assert_string_equal(why.detail, "option at offset 10: no value");
+        /* a NUL of padding after the mode or after the last value is ignored */
         parse_ok(LIT("\0\1f\0octet\0\0"), &req);
         assert_int_equal(req.options.present, 0);
+        assert_int_equal(req.n_ignored, 1);
+        parse_ok(LIT("\0\1f\0octet\0tsize\0000\0\0"), &req);
+        assert_int_equal(req.options.present, 1u << TFTP_OPTION_TSIZE);
         assert_int_equal(req.n_ignored, 1);
 }
 
@@ -586,7 +597,7 @@ int main(void) {
                 cmocka_unit_test(test_tftp_request_parse_malformed_values_ignored),
                 cmocka_unit_test(test_tftp_request_parse_unknown_options_ignored),
                 cmocka_unit_test(test_tftp_request_parse_repeated_option_first_wins),
-                cmocka_unit_test(test_tftp_request_parse_unpaired_name_ignored),
+                cmocka_unit_test(test_tftp_request_parse_unpaired_name),
                 cmocka_unit_test(test_tftp_request_parse_exact_fit),
                 cmocka_unit_test(test_tftp_request_parse_truncated),
                 cmocka_unit_test(test_tftp_request_parse_wrq_refused),

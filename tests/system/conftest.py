@@ -3,7 +3,6 @@ own state dir, API socket and NOTIFY_SOCKET, talked to over the socket."""
 import http.client
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -77,14 +76,37 @@ class Notify:
         self.sock.close()
 
 
+def copy_spec_without_boot(src, dst):
+    """Copies a spec for a stratad on the host's network, with network boot
+    off on every segment. The examples use TEST-NET ranges, and a sandbox's
+    own interface may sit in one (192.0.2.2/24 here): stratad would then open
+    ProxyDHCP, TFTP and HTTP boot on that interface. DHCP and PXE run only
+    in the namespaces the boot tests create (netboot.py). A file that is not
+    a spec object (the refusal tests) is copied unchanged."""
+    with open(src, "rb") as f:
+        raw = f.read()
+    try:
+        doc = json.loads(raw)
+        networks = doc.get("networks") if isinstance(doc, dict) else None
+    except ValueError:
+        networks = None
+    if isinstance(networks, list):
+        for net in networks:
+            if isinstance(net, dict) and isinstance(net.get("boot"), dict):
+                net["boot"]["enabled"] = False
+        raw = json.dumps(doc, indent=2).encode()
+    with open(dst, "wb") as f:
+        f.write(raw)
+
+
 class Stratad:
     """One stratad process; everything it uses lives under `tmp`."""
 
     def __init__(self, tmp, spec=None, state_dir=None, socket_path=None, env=None, args=()):
         self.tmp = tmp
         self.spec = os.path.join(tmp, "spec.json")
-        if spec is not None and not os.path.exists(self.spec):
-            shutil.copy(spec, self.spec)
+        if spec is not None and (not os.path.exists(self.spec) or os.path.samefile(spec, self.spec)):
+            copy_spec_without_boot(spec, self.spec)
         self.state_dir = state_dir or os.path.join(tmp, "state")
         self.socket = socket_path or os.path.join(tmp, "run", "stratad.sock")
         self.notify = Notify(os.path.join(tmp, f"notify-{time.monotonic_ns()}"))

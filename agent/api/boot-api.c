@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/local-api.h"
 #include "boot/boot-leases.h"
 #include "boot/boot-server.h"
 #include "core/cleanup.h"
@@ -14,18 +15,6 @@
 
 #define BOOT_API_PREFIX "/v1/boot/leases/"
 #define BOOT_API_DEFAULT_SECONDS 1800u
-
-static int respond(HttpResponse *resp, unsigned status, json_t *doc) {
-        char *s = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
-        char *b = NULL;
-        if (!s)
-                return -ENOMEM;
-        int r = asprintf(&b, "%s\n", s);
-        free(s);
-        if (r < 0)
-                return -ENOMEM;
-        return http_response_take(resp, status, "application/json", b);
-}
 
 static int no_boot(HttpResponse *resp) {
         return http_response_error(resp, 409, "this node serves network boot on no segment");
@@ -36,10 +25,10 @@ int boot_api_list(const HttpRequest *req, HttpResponse *resp, void *userdata) {
         (void) req;
         if (!m->boot) {
                 json_auto_t *doc = json_pack("{s:[], s:[]}", "segments", "leases");
-                return doc ? respond(resp, 200, doc) : -ENOMEM;
+                return doc ? local_api_respond_json(resp, 200, doc) : -ENOMEM;
         }
         json_auto_t *doc = boot_server_to_json(m->boot);
-        return doc ? respond(resp, 200, doc) : -ENOMEM;
+        return doc ? local_api_respond_json(resp, 200, doc) : -ENOMEM;
 }
 
 int boot_api_grant(const HttpRequest *req, HttpResponse *resp, void *userdata) {
@@ -68,7 +57,7 @@ int boot_api_grant(const HttpRequest *req, HttpResponse *resp, void *userdata) {
         if (r < 0)
                 return r;
         doc = boot_server_to_json(m->boot);
-        return doc ? respond(resp, 201, doc) : -ENOMEM;
+        return doc ? local_api_respond_json(resp, 201, doc) : -ENOMEM;
 }
 
 int boot_api_release(const HttpRequest *req, HttpResponse *resp, void *userdata) {

@@ -31,7 +31,7 @@ static uint64_t uptime_seconds(const Manager *m) {
         return now > m->started_usec ? (now - m->started_usec) / 1000000u : 0;
 }
 
-static int respond_json(HttpResponse *resp, json_t *doc) {
+int local_api_respond_json(HttpResponse *resp, unsigned status, const json_t *doc) {
         char *s = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
         if (!s)
                 return -ENOMEM;
@@ -41,7 +41,7 @@ static int respond_json(HttpResponse *resp, json_t *doc) {
         free(s);
         if (r < 0)
                 return -ENOMEM;
-        return http_response_take(resp, 200, "application/json", b);
+        return http_response_take(resp, status, "application/json", b);
 }
 
 static int api_status(const HttpRequest *req, HttpResponse *resp, void *userdata) {
@@ -60,7 +60,7 @@ static int api_status(const HttpRequest *req, HttpResponse *resp, void *userdata
                 "peers", "leases");
         if (!doc)
                 return -ENOMEM;
-        return respond_json(resp, doc);
+        return local_api_respond_json(resp, 200, doc);
 }
 
 static int api_metrics(const HttpRequest *req, HttpResponse *resp, void *userdata) {

@@ -3,6 +3,8 @@
  * the boot lease routes of boot-api.h. */
 #pragma once
 
+#include <jansson.h>
+
 #include "core/http-server.h"
 
 typedef struct Manager Manager;
@@ -10,6 +12,10 @@ typedef struct Manager Manager;
 /* Binds (or takes from systemd socket activation) the API socket and starts
  * serving it on the Manager's loop. Logs its own failures. */
 int local_api_start(Manager *m);
+
+/* Answers with `doc` as indented JSON with sorted keys and a final newline,
+ * the form every local API route uses. */
+int local_api_respond_json(HttpResponse *resp, unsigned status, const json_t *doc);
 
 /* Exposed for in-process tests. */
 extern const HttpRoute local_api_routes[];

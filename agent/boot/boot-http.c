@@ -3,13 +3,11 @@
  * request belongs to a lease and becomes a lease event; a MAC without a live
  * lease gets 404, like a file that does not exist. */
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 
 #include "boot/boot-ignition.h"
 #include "boot/boot-internal.h"
@@ -63,17 +61,15 @@ static int script(const BootSegment *seg, const BootLease *lease, const uint8_t 
         return 0;
 }
 
-static int open_asset(const BootServer *b, const char *name, int *ret_fd) {
-        _cleanup_free_ char *path = NULL;
-        int fd;
-
-        if (asprintf(&path, "%s/%s", b->assets_dir, name) < 0)
-                return -ENOMEM;
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        *ret_fd = fd;
-        return 0;
+/* The files from the assets directory, and the event each one makes. */
+static BootEvent asset_event(const char *name) {
+        if (strcmp(name, BOOT_ASSET_KERNEL) == 0)
+                return BOOT_EVENT_KERNEL_SERVED;
+        if (strcmp(name, BOOT_ASSET_INITRD) == 0)
+                return BOOT_EVENT_INITRD_SERVED;
+        if (strcmp(name, boot_sysext_name()) == 0)
+                return BOOT_EVENT_SYSEXT_SERVED;
+        return _BOOT_EVENT_INVALID;
 }
 
 /* Serves a file and records `ev`; a missing asset is the operator's
@@ -133,24 +129,14 @@ static int on_boot(const HttpRequest *req, HttpResponse *resp, void *userdata) {
                         boot_record(b, lease, BOOT_EVENT_IGNITION_SERVED, mac, "ignition.json");
                 return http_response_take(resp, 200, "application/vnd.coreos.ignition+json", config);
         }
-        if (strcmp(name, BOOT_ASSET_KERNEL) == 0 || strcmp(name, BOOT_ASSET_INITRD) == 0) {
-                bool kernel = strcmp(name, BOOT_ASSET_KERNEL) == 0;
-                r = open_asset(b, name, &fd);
+        BootEvent ev = asset_event(name);
+        if (ev >= 0) {
+                r = boot_open_file(b->assets_dir, name, &fd);
                 if (r < 0) {
                         log_warning_errno(r, "Boot server: cannot open %s/%s", b->assets_dir, name);
                         return http_response_error(resp, 404, "not found");
                 }
-                return serve_file(seg, lease, req, mac, fd, name, "application/octet-stream",
-                                  kernel ? BOOT_EVENT_KERNEL_SERVED : BOOT_EVENT_INITRD_SERVED, resp);
-        }
-        if (strcmp(name, boot_sysext_name()) == 0) {
-                r = open_asset(b, name, &fd);
-                if (r < 0) {
-                        log_warning_errno(r, "Boot server: cannot open %s/%s", b->assets_dir, name);
-                        return http_response_error(resp, 404, "not found");
-                }
-                return serve_file(seg, lease, req, mac, fd, name, "application/octet-stream",
-                                  BOOT_EVENT_SYSEXT_SERVED, resp);
+                return serve_file(seg, lease, req, mac, fd, name, "application/octet-stream", ev, resp);
         }
         /* UEFI HTTP boot fetches the iPXE binary itself */
         if (boot_open_nbp(b, name, &fd) >= 0)

@@ -29,19 +29,19 @@ const char *boot_sysext_name(void) {
 
 /* SHA-512 of the sysext, recomputed only when the file changed. */
 static int sysext_hash(BootServer *b, char **reterr) {
-        _cleanup_free_ char *path = NULL;
         _cleanup_close_ int fd = -1;
         _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = NULL;
         unsigned char md[EVP_MAX_MD_SIZE], buf[64 * 1024];
         unsigned mdlen = 0;
         struct stat st;
+        int r;
 
-        if (asprintf(&path, "%s/%s", b->assets_dir, boot_sysext_name()) < 0)
-                return -ENOMEM;
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-                int r = fd < 0 || errno ? -errno : -EBADF;
-                if (asprintf(reterr, "no agent sysext at %s: %s", path, strerror(-r)) < 0)
+        r = boot_open_file(b->assets_dir, boot_sysext_name(), &fd);
+        if (r >= 0 && fstat(fd, &st) < 0)
+                r = -errno;
+        if (r < 0) {
+                if (asprintf(reterr, "no agent sysext at %s/%s: %s", b->assets_dir, boot_sysext_name(),
+                             strerror(-r)) < 0)
                         *reterr = NULL;
                 return r;
         }

@@ -55,6 +55,9 @@ void boot_record(BootServer *b, BootLease *lease, BootEvent ev, const uint8_t ma
 /* Counts a dropped packet: strata_boot_dropped_total{protocol, reason}. */
 void boot_count_drop(BootServer *b, const char *protocol, const char *reason);
 
+/* Opens dir/name for reading: a regular file (following symlinks: the
+ * directories are the operator's), -ENOENT for anything else. */
+int boot_open_file(const char *dir, const char *name, int *ret_fd);
 /* Opens the iPXE binary `name` (only the few names we serve; -ENOENT for
  * anything else) from the iPXE directory. */
 int boot_open_nbp(BootServer *b, const char *name, int *ret_fd);

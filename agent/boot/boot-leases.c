@@ -97,8 +97,7 @@ static void remove_at(BootLeases *l, size_t i) {
         l->n--;
 }
 
-/* The inventory entry, from a spec that validated (so its fields are typed). */
-static const json_t *inventory_find(const Spec *spec, const char *machine) {
+const json_t *boot_inventory_find(const Spec *spec, const char *machine) {
         const json_t *m;
         size_t i;
 
@@ -136,7 +135,7 @@ int boot_leases_grant(BootLeases *l, const Spec *spec, const char *machine, uint
 
         if (seconds == 0 || seconds > BOOT_LEASE_SECONDS_MAX)
                 return -ERANGE;
-        entry = inventory_find(spec, machine);
+        entry = boot_inventory_find(spec, machine);
         if (!entry)
                 return -ENOENT;
         i = index_of(l, machine);

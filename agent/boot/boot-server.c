@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "boot/boot-internal.h"
+#include "boot/boot-metrics.h"
 #include "boot/tftp-server.h"
 #include "core/cleanup.h"
 #include "core/http-server.h"
@@ -19,6 +20,7 @@
 #include "core/manager.h"
 #include "core/metrics.h"
 #include "core/spec.h"
+#include "core/strutil.h"
 
 #define LOG_MESSAGE_ID_LEASE_EVENT "b7e2c9d14a8f4e3c9a1d5f6e7b8c0d21"
 /* How often expired leases are swept out (lookups check expiry anyway). */
@@ -53,36 +55,36 @@ void boot_record(BootServer *b, BootLease *lease, BootEvent ev, const uint8_t ma
 }
 
 void boot_count_drop(BootServer *b, const char *protocol, const char *reason) {
-        (void) metrics_counter_add(b->m->metrics, "strata_boot_dropped_total",
-                                   "Boot packets dropped unanswered, by protocol and reason.",
-                                   METRIC_LABELS("protocol", protocol, "reason", reason), 1);
+        boot_metrics_count_drop(b->m->metrics, protocol, reason);
+}
+
+int boot_open_file(const char *dir, const char *name, int *ret_fd) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+
+        if (asprintf(&path, "%s/%s", dir, name) < 0)
+                return -ENOMEM;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -ENOENT;
+        *ret_fd = take_fd(fd);
+        return 0;
 }
 
 int boot_open_nbp(BootServer *b, const char *name, int *ret_fd) {
         /* A fixed list: the client's string only selects one of these, it
          * never becomes part of a path (Debian's ipxe.efi is a symlink out
          * of the directory, so confinement by path would not do). */
-        static const char *const nbps[] = { "undionly.kpxe", "ipxe.efi", "snponly.efi" };
-        _cleanup_free_ char *path = NULL;
-        _cleanup_close_ int fd = -1;
-        struct stat st;
+        static const char *const nbps[] = { "undionly.kpxe", "ipxe.efi", "snponly.efi", NULL };
 
-        for (size_t i = 0; i < ELEMENTSOF(nbps); i++) {
-                if (strcmp(name, nbps[i]) != 0)
-                        continue;
-                if (asprintf(&path, "%s/%s", b->ipxe_dir, nbps[i]) < 0)
-                        return -ENOMEM;
-                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-                if (fd < 0)
-                        return -errno;
-                if (fstat(fd, &st) < 0)
-                        return -errno;
-                if (!S_ISREG(st.st_mode))
-                        return -ENOENT;
-                *ret_fd = take_fd(fd);
-                return 0;
-        }
-        return -ENOENT;
+        if (!strv_contains(nbps, name))
+                return -ENOENT;
+        return boot_open_file(b->ipxe_dir, name, ret_fd);
 }
 
 static void segment_clear(BootSegment *seg) {
@@ -274,14 +276,11 @@ int boot_server_start(Manager *m) {
 }
 
 int boot_server_grant(BootServer *b, const char *machine, unsigned seconds, const char **reterr) {
-        const json_t *inv = json_object_get(spec_json(b->m->spec), "inventory"), *e;
-        const char *network = NULL;
+        const json_t *entry = boot_inventory_find(b->m->spec, machine);
+        const char *network = json_string_value(json_object_get(entry, "network"));
         size_t i;
         int r;
 
-        json_array_foreach(inv, i, e)
-                if (strcmp(json_string_value(json_object_get(e, "name")), machine) == 0)
-                        network = json_string_value(json_object_get(e, "network"));
         if (!network) {
                 *reterr = "no such machine in the inventory";
                 return -ENOENT;

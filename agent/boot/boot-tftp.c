@@ -10,12 +10,11 @@
 #include <sys/socket.h>
 
 #include "boot/boot-internal.h"
+#include "boot/tftp-packet.h"
 #include "boot/tftp-server.h"
 #include "core/cleanup.h"
 #include "core/log.h"
 #include "core/manager.h"
-
-#define TFTP_PORT 69u
 
 /* Splits "MAC/NAME": 1 with the MAC parsed and *ret_name after the slash;
  * 0 for a plain name; -ENOENT for anything else with a slash. */

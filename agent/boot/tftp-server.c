@@ -21,6 +21,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "boot/boot-metrics.h"
 #include "boot/tftp-packet.h"
 #include "core/cleanup.h"
 #include "core/cursor.h"
@@ -92,12 +93,7 @@ static const char *tftp_peer_format(const struct sockaddr_in *sa, char *buf) {
 #define PEER(sa) tftp_peer_format((sa), (char[TFTP_PEER_STRING_MAX]) {})
 
 static void tftp_count_drop(TftpServer *s, const char *reason) {
-        if (!s->cfg.metrics)
-                return;
-        /* same name and help as boot_count_drop(): one family for all protocols */
-        (void) metrics_counter_add(s->cfg.metrics, "strata_boot_dropped_total",
-                                   "Boot packets dropped unanswered, by protocol and reason.",
-                                   METRIC_LABELS("protocol", "tftp", "reason", reason), 1);
+        boot_metrics_count_drop(s->cfg.metrics, "tftp", reason);
 }
 
 static void tftp_count_result(TftpServer *s, const char *result, uint64_t bytes) {

@@ -526,6 +526,22 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
         return info && info->num_connections >= connections_max(s) ? MHD_NO : MHD_YES;
 }
 
+static uint64_t request_deadline_usec(const HttpServer *s) {
+        return (uint64_t) (s->cfg.request_deadline_ms ? s->cfg.request_deadline_ms : HTTP_REQUEST_DEADLINE_MS) *
+               1000u;
+}
+
+/* The sweep runs a few times per deadline, and only while there are
+ * connections: an idle server does not wake up. */
+static void sweep_arm(HttpServer *s) {
+        int enabled = SD_EVENT_OFF;
+
+        if (!s->sweep || (sd_event_source_get_enabled(s->sweep, &enabled) >= 0 && enabled != SD_EVENT_OFF))
+                return;
+        if (sd_event_source_set_time_relative(s->sweep, request_deadline_usec(s) / 4) >= 0)
+                (void) sd_event_source_set_enabled(s->sweep, SD_EVENT_ONESHOT);
+}
+
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode code) {
         HttpServer *s = cls;
@@ -542,6 +558,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
                         s->sockets->prev = hs;
                 s->sockets = hs;
                 *socket_context = hs;
+                sweep_arm(s);
         } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && hs) {
                 if (hs->prev)
                         hs->prev->next = hs->next;
@@ -559,9 +576,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
  * socket down makes its next read fail, and MHD closes it in its run. */
 static int on_sweep(sd_event_source *es, uint64_t usec, void *userdata) {
         HttpServer *s = userdata;
-        uint64_t deadline = (uint64_t) (s->cfg.request_deadline_ms ? s->cfg.request_deadline_ms
-                                                                    : HTTP_REQUEST_DEADLINE_MS) * 1000u;
-        uint64_t now = usec;
+        uint64_t deadline = request_deadline_usec(s), now = usec;
         bool cut = false;
 
         /* the loop's "now", not the timer's due time: a connection accepted
@@ -582,7 +597,9 @@ static int on_sweep(sd_event_source *es, uint64_t usec, void *userdata) {
                 MHD_run(s->daemon);
                 (void) rearm_timer(s);
         }
-        (void) sd_event_source_set_time_relative(es, deadline / 4);
+        (void) es;
+        if (s->sockets) /* a one-shot timer, off now: again while connections remain */
+                sweep_arm(s);
         return 0;
 }
 
@@ -683,12 +700,10 @@ int http_server_new(sd_event *event, int listen_fd, const HttpServerConfig *cfg,
                  * buffered data; the default 250 ms slack would stall it */
                 r = sd_event_add_time(event, &s->timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_timer, s);
         if (r >= 0)
-                r = sd_event_add_time_relative(event, &s->sweep, CLOCK_MONOTONIC,
-                                               (uint64_t) (cfg->request_deadline_ms ? cfg->request_deadline_ms
-                                                                                    : HTTP_REQUEST_DEADLINE_MS) * 250u,
-                                               0, on_sweep, s);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(s->sweep, SD_EVENT_ON);
+                r = sd_event_add_time_relative(event, &s->sweep, CLOCK_MONOTONIC, request_deadline_usec(s) / 4, 0,
+                                               on_sweep, s);
+        if (r >= 0) /* armed by the first connection */
+                r = sd_event_source_set_enabled(s->sweep, SD_EVENT_OFF);
         if (r < 0) {
                 http_server_free(s);
                 return r;

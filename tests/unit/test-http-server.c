@@ -168,8 +168,11 @@ static size_t on_header(char *p, size_t size, size_t n, void *userdata) {
         return len;
 }
 
-static void start_with_headers(Ctx *c, const char *method, const char *path, const char *body, HeaderReply *h,
-                               int *pending) {
+/* Starts `method path` with an optional body and Range, collecting the
+ * response headers too; run the loop once after starting them all (an
+ * sd-event loop that exited cannot run again). */
+static void start_request(Ctx *c, const char *method, const char *path, const char *body, const char *range,
+                          HeaderReply *h, int *pending) {
         char url[256];
         CURL *e = curl_easy_init();
         assert_non_null(e);
@@ -182,6 +185,8 @@ static void start_with_headers(Ctx *c, const char *method, const char *path, con
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
         if (body)
                 curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+        if (range)
+                curl_easy_setopt(e, CURLOPT_RANGE, range);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fixture_on_data);
         curl_easy_setopt(e, CURLOPT_WRITEDATA, &h->r);
         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
@@ -189,6 +194,11 @@ static void start_with_headers(Ctx *c, const char *method, const char *path, con
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
         assert_int_equal(curl_event_add(c->curl, e, fixture_on_done, &h->r), 0);
+}
+
+static void start_with_headers(Ctx *c, const char *method, const char *path, const char *body, HeaderReply *h,
+                               int *pending) {
+        start_request(c, method, path, body, NULL, h, pending);
 }
 
 static uint64_t now_ms(void) {
@@ -269,27 +279,9 @@ static void test_http_server_free_while_held(void **state) {
         c->server = http_server_free(c->server);
 }
 
-/* Starts a GET of /file with an optional Range; run the loop once after
- * starting them all (an sd-event loop that exited cannot run again). */
+/* A GET of /file with an optional Range. */
 static void start_range(Ctx *c, const char *range, HeaderReply *h, int *pending) {
-        char url[256];
-        CURL *e = curl_easy_init();
-        assert_non_null(e);
-        memset(h, 0, sizeof(*h));
-        h->r.pending = pending;
-        h->r.event = c->event;
-        (*pending)++;
-        snprintf(url, sizeof(url), "http://127.0.0.1:%u/file", c->port);
-        curl_easy_setopt(e, CURLOPT_URL, url);
-        if (range)
-                curl_easy_setopt(e, CURLOPT_RANGE, range);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fixture_on_data);
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, &h->r);
-        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
-        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-        assert_int_equal(curl_event_add(c->curl, e, fixture_on_done, &h->r), 0);
+        start_request(c, "GET", "/file", NULL, range, h, pending);
 }
 
 static void test_http_response_file_whole(void **state) {

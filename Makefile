@@ -10,7 +10,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PYTHON ?= /usr/bin/python3
 
 PKGS := libsystemd openssl tss2-esys tss2-mu tss2-tctildr jose libcurl libmicrohttpd \
-	jansson libcryptsetup gnutls
+	jansson libcryptsetup gnutls yaml-0.1 blkid libarchive
 # Recursive (=) so pkg-config runs after the dependency step has installed them.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
@@ -50,7 +50,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/tests/fuzz/%)
 BENCH_SRCS := $(sort $(wildcard tests/bench/bench-*.c))
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(B)/tests/bench/%)
 
-.PHONY: all check bench install clean deps build-all unit-bins fuzz-replay fuzzers lab
+.PHONY: all check bench install clean deps build-all unit-bins fuzz-replay fuzzers lab sysext lab-guest
 .DELETE_ON_ERROR:
 # objects of tests and fuzzers are intermediates: keep them for incremental rebuilds
 .SECONDARY:
@@ -140,5 +140,9 @@ install: all
 
 clean:
 	rm -rf build
+
+# Images (images/*.mk): the agent sysext and the lab guest.
+-include images/sysext.mk
+-include images/lab-guest.mk
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -5,7 +5,8 @@
 set -eu
 
 build="build-essential pkg-config libsystemd-dev libssl-dev libtss2-dev libjose-dev
- libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libcryptsetup-dev libgnutls28-dev"
+ libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libcryptsetup-dev libgnutls28-dev
+ libyaml-dev libblkid-dev libarchive-dev"
 # check: unit tests (cmocka), system tests (Debian's pytest, run with
 # /usr/bin/python3), fuzzing (clang's libFuzzer runtime), unit verification,
 # and the real peers of the unseal tests: swtpm, tangd, the clevis CLI,
@@ -16,10 +17,14 @@ build="build-essential pkg-config libsystemd-dev libssl-dev libtss2-dev libjose-
 # server in the tests and the TFTP baseline, nginx-light the HTTP baseline,
 # busybox-static and cpio for the test initramfs, iproute2 for namespaces.
 # Ignition: ignition (for ignition-validate) and squashfs-tools (the sysext).
+# Images: systemd-container (systemd-dissect), btrfs-progs, fdisk and
+# dosfstools for the synthetic Flatcar disk, kmod for the lab guest's modules.
+# Kubernetes stand-in: python3-yaml loads the Cluster API CRDs.
 check="$build libcmocka-dev python3 python3-pytest clang libclang-rt-dev systemd
  swtpm swtpm-tools tpm2-tools tang jose clevis clevis-tpm2 clevis-luks cryptsetup-bin socat curl
  qemu-system-x86 ovmf redfishtool ipxe ipxe-qemu seabios dnsmasq-base nginx-light busybox-static
- cpio iproute2 ignition squashfs-tools"
+ cpio iproute2 ignition squashfs-tools systemd-container btrfs-progs fdisk dosfstools kmod
+ python3-yaml"
 lab="$check"
 
 case "${1:-}" in

@@ -33,6 +33,8 @@ static void help(void) {
                "  --boot-assets DIR    kernel, initrd and agent sysext served to machines this\n"
                "                       node boots (default %s)\n"
                "  --ipxe-dir DIR       iPXE binaries served over TFTP (default %s)\n"
+               "  --machine NAME       this node's name in the spec's inventory (default\n"
+               "                       $STRATA_MACHINE, which Ignition writes to node.env)\n"
                "  --unseal-test        verify the data volume opens, without activating it\n"
                "                       (for machines without device-mapper)\n"
                "  --check-spec FILE    validate FILE, print every error with its JSON path,\n"
@@ -49,7 +51,7 @@ static void help(void) {
 int main(int argc, char **argv) {
         enum { ARG_SPEC = 0x100, ARG_STATE_DIR, ARG_API_SOCKET, ARG_LOG_TARGET, ARG_LOG_LEVEL,
                ARG_CHECK_SPEC, ARG_VERSION, ARG_TCTI, ARG_UNSEAL_TEST,
-               ARG_BOOT_ASSETS, ARG_IPXE_DIR };
+               ARG_BOOT_ASSETS, ARG_IPXE_DIR, ARG_MACHINE };
         static const struct option options[] = {
                 { "spec", required_argument, NULL, ARG_SPEC },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
@@ -61,6 +63,7 @@ int main(int argc, char **argv) {
                 { "unseal-test", no_argument, NULL, ARG_UNSEAL_TEST },
                 { "boot-assets", required_argument, NULL, ARG_BOOT_ASSETS },
                 { "ipxe-dir", required_argument, NULL, ARG_IPXE_DIR },
+                { "machine", required_argument, NULL, ARG_MACHINE },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {}
@@ -86,6 +89,7 @@ int main(int argc, char **argv) {
                 case ARG_UNSEAL_TEST: cfg.unseal_verify_only = true; break;
                 case ARG_BOOT_ASSETS: cfg.boot_assets = optarg; break;
                 case ARG_IPXE_DIR: cfg.ipxe_dir = optarg; break;
+                case ARG_MACHINE: cfg.machine = optarg; break;
                 case ARG_LOG_TARGET:
                         target = log_target_from_string(optarg);
                         if (target < 0) {
@@ -114,6 +118,8 @@ int main(int argc, char **argv) {
                 return spec_check_report(check, stdout, stderr);
         if (!cfg.tcti)
                 cfg.tcti = getenv("STRATA_TCTI");
+        if (!cfg.machine)
+                cfg.machine = getenv("STRATA_MACHINE");
 
         log_setup(target, level, "stratad");
 

@@ -31,6 +31,8 @@ struct BmcClient {
         sd_event_source *close_defer;
         BmcCloseFn close_done;
         void *close_userdata;
+        BmcGuardFn guard; /* the inventory's, taken at creation */
+        void *guard_userdata;
 };
 
 /* ---- inventory ---------------------------------------------------- */
@@ -197,6 +199,8 @@ int bmc_client_new(sd_event *event, CurlEvent *ce, const BmcInventory *inv, cons
         c->ce = ce;
         c->t.event = event;
         c->t.m = m;
+        c->guard = inv->guard;
+        c->guard_userdata = inv->guard_userdata;
         if (o)
                 c->t.opts = *o;
         if (!c->t.opts.request_timeout_usec)
@@ -266,6 +270,11 @@ int bmc_client_start(BmcClient *c, BmcOp op, const char *url, BmcDoneFn done, vo
         /* the image URL goes to the BMC, not to us: http(s), no user info */
         if (url && (strlen(url) > BMC_MEDIA_URL_MAX || bmc_origin_normalize(url, &origin, NULL) < 0))
                 return -EINVAL;
+        if (op != BMC_OP_STATUS && c->guard) {
+                int r = c->guard(c->t.m->name, op, c->guard_userdata);
+                if (r < 0)
+                        return r;
+        }
         c->done = done;
         c->userdata = userdata;
         return redfish_op_start(&c->t, op, url, on_op_done, c, &c->op);

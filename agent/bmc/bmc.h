@@ -56,9 +56,19 @@ typedef struct BmcMachine {
         size_t n_macs;
 } BmcMachine;
 
+typedef enum BmcOp BmcOp;
+
+/* Consulted before every operation except a status read, for every client
+ * of the inventory: a member's stratad installs its lease check here, so no
+ * caller can act on a machine the member holds no live lease for. 0 allows;
+ * a negative errno refuses and is what bmc_client_start() returns. */
+typedef int (*BmcGuardFn)(const char *machine, BmcOp op, void *userdata);
+
 typedef struct BmcInventory {
         BmcMachine *machines;
         size_t n_machines;
+        BmcGuardFn guard;    /* NULL: the operator's CLI, which acts by hand */
+        void *guard_userdata;
 } BmcInventory;
 
 /* Builds the inventory from a (valid) spec. Refuses -EINVAL, with
@@ -71,7 +81,7 @@ static inline void bmc_inventory_freep(BmcInventory **p) {
         bmc_inventory_free(*p);
 }
 
-typedef enum BmcOp {
+enum BmcOp {
         BMC_OP_STATUS,
         BMC_OP_POWER_ON,
         BMC_OP_POWER_OFF,
@@ -83,7 +93,7 @@ typedef enum BmcOp {
         BMC_OP_EJECT_MEDIA,     /* every inserted CD/DVD slot */
         _BMC_OP_MAX,
         _BMC_OP_INVALID = -EINVAL,
-} BmcOp;
+};
 
 /* "power cycle", "pxe-once", ... (for messages). */
 const char *bmc_op_to_string(BmcOp op);
@@ -138,7 +148,8 @@ typedef void (*BmcCloseFn)(BmcClient *c, int r, void *userdata);
 int bmc_client_new(sd_event *event, CurlEvent *ce, const BmcInventory *inv, const char *machine,
                    const BmcOptions *o, BmcClient **ret, char **reterr);
 /* Starts `op` (one at a time per client: -EBUSY otherwise). `url` is for
- * the ops that take one (-EINVAL if missing or not http(s)). */
+ * the ops that take one (-EINVAL if missing or not http(s)). The
+ * inventory's guard, when set, is asked first and its refusal returned. */
 int bmc_client_start(BmcClient *c, BmcOp op, const char *url, BmcDoneFn done, void *userdata);
 /* Ends the session (DELETE of its Location) if there is one; `done` runs
  * from the loop either way. */

@@ -44,6 +44,8 @@ struct BootServer {
         char sysext_sha512[129];
         struct stat sysext_st;
         bool sysext_hashed;
+        BootEventObserver observer; /* the provisioner, reporting progress to the coordinator */
+        void *observer_userdata;
 };
 
 uint64_t boot_now(const BootServer *b);

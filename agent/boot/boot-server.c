@@ -52,6 +52,15 @@ void boot_record(BootServer *b, BootLease *lease, BootEvent ev, const uint8_t ma
                               { "STRATA_MAC", boot_mac_format(mac, ':', macs) }),
                    "Lease %s: %s%s%s (%s)", lease->machine, name, detail && *detail ? " " : "",
                    detail ? detail : "", macs);
+        if (b->observer)
+                b->observer(lease->machine, name, b->observer_userdata);
+}
+
+void boot_server_set_observer(BootServer *b, BootEventObserver fn, void *userdata) {
+        if (!b)
+                return;
+        b->observer = fn;
+        b->observer_userdata = userdata;
 }
 
 void boot_count_drop(BootServer *b, const char *protocol, const char *reason) {

@@ -19,6 +19,11 @@ typedef struct BootServer BootServer;
 #define BOOT_ASSET_KERNEL "flatcar_production_pxe.vmlinuz"
 #define BOOT_ASSET_INITRD "flatcar_production_pxe_image.cpio.gz"
 
+/* Told of every lease event as it is recorded (machine, event name such
+ * as "offered" or "ignition-served"). */
+typedef void (*BootEventObserver)(const char *machine, const char *event, void *userdata);
+void boot_server_set_observer(BootServer *b, BootEventObserver fn, void *userdata);
+
 /* Starts serving (m->boot); 0 with m->boot NULL when no segment is served
  * here. Failures to bind are logged and returned: a member told to boot
  * machines on a segment must not silently fail to. */

@@ -19,6 +19,7 @@
 #include "core/metrics.h"
 #include "core/spec.h"
 #include "core/state-store.h"
+#include "swarm/provisioner.h"
 #include "swarm/swarm.h"
 #include "unseal/unseal-phase.h"
 
@@ -43,8 +44,11 @@ int manager_new(const ManagerConfig *cfg, Manager **ret) {
                 m->boot_assets = strdup(cfg->boot_assets);
         if (cfg->ipxe_dir)
                 m->ipxe_dir = strdup(cfg->ipxe_dir);
+        if (cfg->machine)
+                m->machine = strdup(cfg->machine);
         if (!m->spec_path || !m->state_dir || !m->api_socket || (cfg->tcti && !m->tcti) ||
-            (cfg->boot_assets && !m->boot_assets) || (cfg->ipxe_dir && !m->ipxe_dir)) {
+            (cfg->boot_assets && !m->boot_assets) || (cfg->ipxe_dir && !m->ipxe_dir) ||
+            (cfg->machine && !m->machine)) {
                 manager_free(m);
                 return -ENOMEM;
         }
@@ -64,7 +68,10 @@ int manager_new(const ManagerConfig *cfg, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        provisioner_free(m->provisioner);
+        join_phase_free(m->join);
         boot_server_free(m->boot);
+        coordinator_service_free(m->coordinator);
         sponsor_free(m->sponsor);
         unseal_phase_free(m->unseal);
         http_server_free(m->api);
@@ -79,6 +86,7 @@ Manager *manager_free(Manager *m) {
         free(m->tcti);
         free(m->boot_assets);
         free(m->ipxe_dir);
+        free(m->machine);
         free(m);
         return NULL;
 }
@@ -262,6 +270,11 @@ int manager_start(Manager *m) {
 
         /* a sponsor admits joiners whatever this node's own phase */
         r = sponsor_start(m);
+        if (r < 0)
+                return r;
+
+        /* on the seed: the fleet's leases, behind the sponsor's mutual TLS */
+        r = coordinator_service_start(m);
         if (r < 0)
                 return r;
 

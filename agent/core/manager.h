@@ -17,6 +17,9 @@ typedef struct HttpServer HttpServer;
 typedef struct UnsealPhase UnsealPhase;
 typedef struct Sponsor Sponsor;
 typedef struct BootServer BootServer;
+typedef struct CoordinatorService CoordinatorService;
+typedef struct Provisioner Provisioner;
+typedef struct JoinPhase JoinPhase;
 
 #define MANAGER_DEFAULT_SPEC "/etc/strata/spec.json"
 #define MANAGER_DEFAULT_STATE_DIR "/var/lib/strata"
@@ -30,6 +33,7 @@ typedef struct ManagerConfig {
         bool unseal_verify_only; /* verify the data volume opens, do not activate it */
         const char *boot_assets; /* kernel, initrd, sysext for network boot; NULL: the default */
         const char *ipxe_dir;    /* iPXE binaries; NULL: the default */
+        const char *machine;     /* this node's inventory name; NULL: $STRATA_MACHINE, else unknown */
 } ManagerConfig;
 
 typedef struct Manager {
@@ -46,6 +50,10 @@ typedef struct Manager {
         UnsealPhase *unseal;    /* agent/unseal: the unseal phase, while it runs */
         Sponsor *sponsor;       /* agent/swarm: admits joiners, when the spec enables it */
         BootServer *boot;       /* agent/boot: network boot, on segments this node serves */
+        CoordinatorService *coordinator; /* agent/swarm: on the seed, the fleet's leases */
+        Provisioner *provisioner; /* agent/swarm: on a member, the machines it provisions */
+        JoinPhase *join;        /* agent/swarm: becoming a member, while it runs */
+        char *machine;          /* this node's inventory name, NULL when not known */
 
         Phase phase;
         uint64_t boots;          /* how many times stratad started on this state dir */

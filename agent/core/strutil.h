@@ -1,10 +1,16 @@
 /* strutil: small string helpers that several parsers share: one hex digit,
- * and membership in a NULL-terminated table of strings (reason codes). */
+ * and membership in a NULL-terminated table of strings (reason codes), equality. */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
+
+/* Equal strings; NULL equals only NULL. */
+static inline bool streq_ptr(const char *a, const char *b) {
+        return a && b ? strcmp(a, b) == 0 : a == b;
+}
+#define streq(a, b) (strcmp((a), (b)) == 0)
 
 /* 0-15 for a hex digit of either case, -1 for anything else. */
 static inline int hex_digit_value(char c) {

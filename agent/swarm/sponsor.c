@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/cleanup.h"
+#include "core/strutil.h"
 #include "core/error-detail.h"
 #include "core/http-server.h"
 #include "core/log.h"
@@ -28,6 +29,7 @@
 #include "core/spec.h"
 #include "swarm/admission.h"
 #include "swarm/pki.h"
+#include "swarm/coordinator-msg.h"
 #include "swarm/swarm.h"
 
 #define LOG_MESSAGE_ID_ADMITTED "b7e4c2a19d3f4e8a8c5b6d7e9f0a1b2c"
@@ -278,6 +280,8 @@ static int sponsor_record(Sponsor *s, const AdmissionRecord *rec, const char *pe
         r = admission_log_append(s->log, rec, time(NULL), peer);
         if (r < 0)
                 log_error_errno(r, "Cannot write the admission log in %s", s->m->state_dir);
+        else if (rec->admitted)
+                coordinator_service_admitted(s->m->coordinator, rec->machine);
         if (rec->ek_digest_set)
                 admission_hex(rec->ek_digest, sizeof(rec->ek_digest), ek);
         (void) metrics_counter_add(s->m->metrics, "strata_admissions_total",
@@ -411,11 +415,54 @@ static int route_renew(const HttpRequest *req, HttpResponse *resp, void *userdat
         return reply_json_text(resp, 200, doc ? admission_canonical(doc) : NULL);
 }
 
+/* The members' lease API (coordinator-service.c): only on the coordinator,
+ * only for members. */
+static int route_leases(const HttpRequest *req, HttpResponse *resp, void *userdata) {
+        Sponsor *s = userdata;
+        _cleanup_free_ char *machine = NULL;
+        json_auto_t *reply = NULL;
+        unsigned status = 500;
+        int op, r;
+
+        if (!s->m->coordinator)
+                return reply_error(resp, 404, "this node does not coordinate the fleet");
+        r = member_check(s, req, resp, &machine);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        op = coord_op_from_string(req->path + strlen(COORD_PATH_PREFIX));
+        if (op < 0)
+                return reply_error(resp, 404, "no such lease operation");
+        r = coordinator_service_call(s->m->coordinator, machine, op, req->body, req->body_size, &status, &reply);
+        if (r < 0)
+                return r;
+        return reply_json_text(resp, status, admission_canonical(reply));
+}
+
+static int route_halt(const HttpRequest *req, HttpResponse *resp, void *userdata) {
+        Sponsor *s = userdata;
+        json_auto_t *reply = NULL;
+        unsigned status = 500;
+        int r;
+
+        if (!s->m->coordinator)
+                return reply_error(resp, 404, "this node does not coordinate the fleet");
+        r = coordinator_service_halt(s->m->coordinator, s->ca_cert, req->body, req->body_size, &status, &reply);
+        if (r < 0)
+                return r;
+        return reply_json_text(resp, status, admission_canonical(reply));
+}
+
+X509 *sponsor_fleet_ca(Sponsor *s) {
+        return s ? s->ca_cert : NULL;
+}
+
 static const HttpRoute sponsor_routes[] = {
         { "POST", SPONSOR_PATH_HELLO, route_hello },
         { "POST", SPONSOR_PATH_EVIDENCE, route_evidence },
         { "GET", SPONSOR_PATH_WHOAMI, route_whoami },
         { "POST", SPONSOR_PATH_RENEW, route_renew },
+        { "POST", COORD_PATH_LEASES, route_leases },
+        { "POST", COORD_PATH_HALT, route_halt },
 };
 
 /* ---- start ---- */
@@ -557,6 +604,12 @@ int sponsor_start(Manager *m) {
         int fd = -1, r;
 
         if (!sp)
+                return 0;
+        /* The spec is the fleet's, on every node: only the seed sponsors.
+         * (A node that does not know its name keeps the old behaviour: a
+         * spec with a sponsor section is its own.) */
+        if (m->machine && swarm_machine_role(m->spec, m->machine) &&
+            !streq(swarm_machine_role(m->spec, m->machine), "seed"))
                 return 0;
         s = calloc(1, sizeof(*s));
         if (!s)

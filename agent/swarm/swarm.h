@@ -5,14 +5,20 @@
  * itself is in admission.h, the fleet PKI in pki.h. */
 #pragma once
 
+#include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "attest/attest.h"
 #include "attest/verify.h"
+#include "core/spec.h"
 
 typedef struct Manager Manager;
 typedef struct Sponsor Sponsor;
+typedef struct CoordinatorService CoordinatorService;
+typedef struct JoinPhase JoinPhase;
+typedef struct x509_st X509;
 
 /* ---- The sponsor (sponsor.c) ---- */
 
@@ -33,6 +39,49 @@ typedef struct Sponsor Sponsor;
  * (0) without it. -errno, logged, when the spec's files do not load. */
 int sponsor_start(Manager *m);
 Sponsor *sponsor_free(Sponsor *s);
+
+/* The fleet CA certificate the sponsor issues with (borrowed). */
+X509 *sponsor_fleet_ca(Sponsor *s);
+
+/* ---- The coordinator service (coordinator-service.c) ---- */
+
+/* The members' lease routes on the sponsor's server, and the signed halt. */
+#define COORD_PATH_LEASES "/v1/members/leases/*"
+#define COORD_PATH_HALT "/v1/fleet/halt"
+
+/* Is this node the fleet's coordinator: the spec's seed (by the machine
+ * name stratad runs as), with provisioning settings and a sponsor? */
+bool coordinator_service_wanted(const Manager *m);
+/* Starts it (m->coordinator) when wanted: the core from the spec and its
+ * journal, the audit log, the expiry timer. -errno, logged. */
+int coordinator_service_start(Manager *m);
+CoordinatorService *coordinator_service_free(CoordinatorService *s);
+/* One request of the members' lease API (coordinator-msg.h) from `member`
+ * (authenticated by the caller): the reply's status and JSON body. Journals
+ * before it returns. -ENOMEM only; every other failure is a reply. */
+int coordinator_service_call(CoordinatorService *s, const char *member, int op, const char *body, size_t size,
+                             unsigned *ret_status, json_t **ret_reply);
+/* The sponsor admitted `machine`. */
+void coordinator_service_admitted(CoordinatorService *s, const char *machine);
+/* The fleet's provisioning state for `strata status` (new reference). */
+json_t *coordinator_service_status(CoordinatorService *s);
+/* A halt or resume, a JWS (JSON serialization) signed with the fleet key
+ * over {"fleet", "action": "halt"|"resume", "issued": UNIX-SECONDS}. */
+int coordinator_service_halt(CoordinatorService *s, const X509 *fleet_ca, const char *body, size_t size,
+                             unsigned *ret_status, json_t **ret_reply);
+
+/* The role ("seed", "controller", "worker") of inventory machine `name`,
+ * NULL when it is not in the inventory (or `name` is NULL). */
+const char *swarm_machine_role(const Spec *spec, const char *name);
+
+/* ---- stratad's attest phase (join-phase.c) ---- */
+
+/* After unseal (or at once without a data volume): the seed is admitted by
+ * definition, a node with member credentials is one already, any other
+ * joins the spec's sponsor (retrying with back-off). Once a member, the
+ * provisioner starts. 0, or -ENOMEM. */
+int join_phase_start(Manager *m);
+JoinPhase *join_phase_free(JoinPhase *j);
 
 /* ---- The joiner (joiner.c) ---- */
 

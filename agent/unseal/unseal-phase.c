@@ -17,6 +17,7 @@
 #include "core/manager.h"
 #include "core/metrics.h"
 #include "core/spec.h"
+#include "swarm/swarm.h"
 #include "unseal/luks.h"
 #include "unseal/policy.h"
 
@@ -92,6 +93,7 @@ static void unseal_run(UnsealPhase *p) {
         if (r >= 0) {
                 p->timer = sd_event_source_disable_unref(p->timer);
                 (void) manager_phase_event(m, PHASE_EVENT_UNSEALED);
+                (void) join_phase_start(m);
                 return;
         }
         p->backoff_usec = p->backoff_usec ? p->backoff_usec * 2 : UNSEAL_RETRY_MIN_USEC;
@@ -129,7 +131,7 @@ int unseal_phase_start(Manager *m, const char *tcti, bool verify_only) {
 
         if (unseal_policy_volume(spec_json(m->spec), &device, &name) < 0) {
                 log_info("The spec's unseal policy names no data volume: nothing to unseal, staying in phase boot");
-                return 0;
+                return join_phase_start(m);
         }
         p = calloc(1, sizeof(*p));
         if (!p)

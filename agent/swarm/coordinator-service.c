@@ -1,0 +1,392 @@
+/* The coordinator service on the seed's loop: the Coordinator core
+ * (coordinator.c) with its journal in the state store, its audit log, its
+ * expiry timer, the members' lease API behind the sponsor's mutual TLS, and
+ * the signed fleet-wide halt. Every change is journaled and audited before
+ * its answer leaves: a seed killed at any moment restarts from what it
+ * answered, so no lease is handed out twice and no power cycle is fenced
+ * twice for one lease. */
+#include <errno.h>
+#include <jose/jose.h>
+#include <jose/openssl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/cleanup.h"
+#include "core/log.h"
+#include "core/manager.h"
+#include "core/openssl-cleanup.h"
+#include "core/spec.h"
+#include "core/state-store.h"
+#include "core/strutil.h"
+#include "swarm/audit-log.h"
+#include "swarm/coordinator-msg.h"
+#include "swarm/coordinator.h"
+#include "swarm/swarm.h"
+
+#define JOURNAL_NAME "coordinator"
+#define HALT_STATE_NAME "fleet-halt"
+#define AUDIT_FILE "coordinator-audit.log"
+/* A halt or resume must have been signed within this long (clock skew
+ * included), and later than the last one accepted: no replays. */
+#define HALT_WINDOW_SEC 300
+
+#define LOG_MESSAGE_ID_HALT "c4b1f0e2d3a54b6c8d7e9f0a1b2c3d4e"
+
+struct CoordinatorService {
+        Manager *m;
+        Coordinator *core;
+        AuditLog *audit;
+        sd_event_source *timer;
+        int64_t halt_issued; /* the last accepted halt/resume's signing time */
+};
+
+static uint64_t now_usec(CoordinatorService *s) {
+        uint64_t t = 0;
+
+        (void) sd_event_now(s->m->event, CLOCK_REALTIME, &t);
+        return t;
+}
+
+CoordinatorService *coordinator_service_free(CoordinatorService *s) {
+        if (!s)
+                return NULL;
+        sd_event_source_disable_unref(s->timer);
+        coordinator_free(s->core);
+        audit_log_close(s->audit);
+        free(s);
+        return NULL;
+}
+DEFINE_CLEANUP(CoordinatorService *, coordinator_service_free)
+
+/* Builds the core from the spec and the journal on disk (the last state
+ * that was answered from). */
+static int core_load(CoordinatorService *s, Coordinator **ret) {
+        _cleanup_(coordinator_freep) Coordinator *c = NULL;
+        _cleanup_free_ char *err = NULL;
+        json_auto_t *doc = NULL;
+        int r;
+
+        r = coordinator_new(s->m->spec, s->m->machine, &c, &err);
+        if (r < 0)
+                return log_error_errno(r, "Cannot coordinate the fleet: %s", err ? err : "out of memory");
+        r = state_store_load_full(s->m->state, JOURNAL_NAME, &doc, &err);
+        if (r == -ENOENT)
+                r = 0;
+        else if (r < 0)
+                return log_error_errno(r, "Cannot read the coordinator's journal: %s", err ? err : "invalid");
+        else {
+                r = coordinator_load_json(c, doc, &err);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot resume from the coordinator's journal: %s",
+                                               err ? err : "out of memory");
+        }
+        *ret = take_ptr(c);
+        return 0;
+}
+
+static void timer_arm(CoordinatorService *s);
+
+/* Journals and audits the change just made. On failure the change is
+ * undone by reloading the last journal, and the caller answers 503: nothing
+ * is promised that a restart could forget. */
+static int commit(CoordinatorService *s) {
+        json_auto_t *doc = coordinator_to_json(s->core);
+        Coordinator *old;
+        int r;
+
+        r = doc ? state_store_save(s->m->state, JOURNAL_NAME, doc) : -ENOMEM;
+        if (r >= 0)
+                r = audit_log_drain(s->audit, s->core->audit);
+        if (r < 0) {
+                log_error_errno(r, "Cannot journal the coordinator's state; the change is undone");
+                old = s->core;
+                s->core = NULL;
+                if (core_load(s, &s->core) < 0) {
+                        s->core = old; /* keep serving what is known; the journal is the truth on restart */
+                        json_array_clear(s->core->audit);
+                } else
+                        coordinator_free(old);
+                timer_arm(s);
+                return r;
+        }
+        timer_arm(s);
+        return 0;
+}
+
+static int on_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        CoordinatorService *s = userdata;
+
+        (void) src;
+        (void) usec;
+        if (coordinator_tick(s->core, now_usec(s)) > 0)
+                (void) commit(s);
+        else
+                timer_arm(s);
+        return 0;
+}
+
+static void timer_arm(CoordinatorService *s) {
+        uint64_t next = coordinator_next_deadline(s->core);
+
+        if (next == UINT64_MAX) {
+                (void) sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+                return;
+        }
+        (void) sd_event_source_set_time(s->timer, next);
+        (void) sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
+}
+
+const char *swarm_machine_role(const Spec *spec, const char *name) {
+        const json_t *e;
+        size_t i;
+
+        json_array_foreach(json_object_get(spec_json(spec), "inventory"), i, e)
+                if (streq_ptr(json_string_value(json_object_get(e, "name")), name))
+                        return json_string_value(json_object_get(e, "role"));
+        return NULL;
+}
+
+bool coordinator_service_wanted(const Manager *m) {
+        const json_t *root = spec_json(m->spec);
+
+        return m->machine && json_object_get(root, "provisioning") &&
+               json_object_get(json_object_get(root, "attestation"), "sponsor") &&
+               streq_ptr(swarm_machine_role(m->spec, m->machine), "seed");
+}
+
+int coordinator_service_start(Manager *m) {
+        _cleanup_(coordinator_service_freep) CoordinatorService *s = NULL;
+        json_auto_t *halt = NULL;
+        int r;
+
+        if (!coordinator_service_wanted(m))
+                return 0;
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return log_error_errno(-ENOMEM, "Cannot start the coordinator");
+        s->m = m;
+        r = core_load(s, &s->core);
+        if (r < 0)
+                return r;
+        if (state_store_load(m->state, HALT_STATE_NAME, &halt) >= 0)
+                s->halt_issued = json_integer_value(json_object_get(halt, "issued"));
+        r = audit_log_open(m->state_dir, AUDIT_FILE, &s->audit);
+        if (r < 0)
+                return log_error_errno(r, "Cannot open the coordinator's audit log in %s", m->state_dir);
+        r = sd_event_add_time(m->event, &s->timer, CLOCK_REALTIME, UINT64_MAX, 0, on_timer, s);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the coordinator's timer");
+        /* Leases that expired while the seed was down end now. */
+        (void) coordinator_tick(s->core, now_usec(s));
+        r = commit(s);
+        if (r < 0)
+                return r;
+        log_info("Coordinating %zu machines as %s (fan-out %u, leases %llus, deadline %llus)%s",
+                 s->core->n_machines, m->machine, s->core->cfg.fanout,
+                 (unsigned long long) (s->core->cfg.lease_usec / 1000000u),
+                 (unsigned long long) (s->core->cfg.deadline_usec / 1000000u),
+                 s->core->halted ? "; provisioning is HALTED" : "");
+        m->coordinator = take_ptr(s);
+        return 0;
+}
+
+static json_t *reply_base(CoordinatorService *s) {
+        return json_pack("{s:b, s:I, s:I}", "halted", s->core->halted, "halt_serial",
+                         (json_int_t) s->core->halt_serial, "heartbeat_usec",
+                         (json_int_t) (s->core->cfg.lease_usec / COORDINATOR_HEARTBEAT_DIVISOR));
+}
+
+static int reply_error(int r, const char *message, unsigned *ret_status, json_t **ret_reply) {
+        *ret_status = r == -EINVAL || r == -EBADMSG || r == -E2BIG ? 400 : r == -EPERM ? 403 : 409;
+        *ret_reply = json_pack("{s:s, s:s}", "error", coord_error_code(r == -EBADMSG || r == -E2BIG ? -EINVAL : r),
+                               "message", message ? message : strerror(-r));
+        return *ret_reply ? 0 : -ENOMEM;
+}
+
+static int do_acquire(CoordinatorService *s, const char *member, const CoordRequest *q, uint64_t now,
+                      json_t *reply) {
+        _cleanup_free_ CoordGrant *g = calloc(q->want ?: 1, sizeof(*g));
+        json_t *leases = json_array();
+        int n;
+
+        if (!g || !leases || json_object_set_new(reply, "leases", leases) < 0)
+                return -ENOMEM;
+        n = coordinator_acquire(s->core, member, q->want, q->n_networks ? (const char *const *) q->networks : NULL,
+                                q->n_networks, now, g);
+        if (n < 0)
+                return n;
+        for (int i = 0; i < n; i++)
+                if (json_array_append_new(leases, json_pack("{s:s, s:I, s:I, s:I, s:i}", "machine", g[i].machine,
+                                                            "token", (json_int_t) g[i].token, "expires_usec",
+                                                            (json_int_t) g[i].expires, "deadline_usec",
+                                                            (json_int_t) g[i].deadline, "generation",
+                                                            g[i].generation)) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
+static int do_heartbeat(CoordinatorService *s, const char *member, const CoordRequest *q, uint64_t now,
+                        json_t *reply) {
+        _cleanup_free_ int *out = calloc(q->n_leases ?: 1, sizeof(int));
+        json_t *leases = json_array(), *held = json_array();
+        int r;
+
+        if (!out || json_object_set_new(reply, "leases", leases) < 0 || json_object_set_new(reply, "held", held) < 0 ||
+            !leases || !held)
+                return -ENOMEM;
+        r = coordinator_heartbeat(s->core, member, (const char *const *) q->machines, q->tokens, q->n_leases,
+                                  q->halt_ack, now, out);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < q->n_leases; i++) {
+                const char *st = out[i] == 1 ? "done" : out[i] == 0 ? "ok" : coord_error_code(out[i]);
+                CoordMachine *m = coordinator_find(s->core, q->machines[i]);
+
+                if (json_array_append_new(leases, json_pack("{s:s, s:I, s:s, s:I}", "machine", q->machines[i], "token",
+                                                            (json_int_t) q->tokens[i], "status", st, "expires_usec",
+                                                            (json_int_t) (out[i] == 0 ? m->lease.expires : 0))) < 0)
+                        return -ENOMEM;
+        }
+        /* Every lease the coordinator holds for this member, so one that
+         * restarted and forgot them adopts them instead of leaving them to
+         * expire (cycled: the power cycle was fenced, only watching is left). */
+        for (size_t i = 0; i < s->core->n_machines; i++) {
+                const CoordMachine *m = &s->core->machines[i];
+
+                if (!m->lease.holder || !streq(m->lease.holder, member))
+                        continue;
+                if (json_array_append_new(held, json_pack("{s:s, s:I, s:I, s:I, s:i, s:b}", "machine", m->name,
+                                                          "token", (json_int_t) m->lease.token, "expires_usec",
+                                                          (json_int_t) m->lease.expires, "deadline_usec",
+                                                          (json_int_t) m->lease.deadline, "generation",
+                                                          m->generation, "cycled", m->lease.cycled)) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+int coordinator_service_call(CoordinatorService *s, const char *member, int op, const char *body, size_t size,
+                             unsigned *ret_status, json_t **ret_reply) {
+        _cleanup_(coord_request_clear) CoordRequest q = {};
+        _cleanup_free_ char *err = NULL;
+        json_auto_t *reply = NULL;
+        uint64_t now = now_usec(s);
+        int r;
+
+        r = coord_request_parse(op, body, size, &q, &err);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return reply_error(r, err, ret_status, ret_reply);
+        reply = reply_base(s);
+        if (!reply)
+                return -ENOMEM;
+        switch (op) {
+        case COORD_OP_ACQUIRE:
+                r = do_acquire(s, member, &q, now, reply);
+                break;
+        case COORD_OP_HEARTBEAT:
+                r = do_heartbeat(s, member, &q, now, reply);
+                break;
+        case COORD_OP_FENCE:
+                r = coordinator_fence(s->core, member, q.machine, q.token, q.action, now);
+                break;
+        case COORD_OP_REPORT:
+                r = coordinator_report(s->core, member, q.machine, q.token, q.event, q.reason, now);
+                break;
+        case COORD_OP_RELEASE:
+                r = coordinator_release(s->core, member, q.machine, q.token, q.reason, now);
+                break;
+        default:
+                r = -EINVAL;
+        }
+        if (r == -ENOMEM)
+                return r;
+        /* Refusals are audited too (the core queued them): commit either way. */
+        if (json_array_size(s->core->audit) > 0 || r >= 0) {
+                int w = commit(s);
+                if (w < 0) {
+                        *ret_status = 503;
+                        *ret_reply = json_pack("{s:s, s:s}", "error", "internal", "message",
+                                               "the coordinator cannot journal; retry later");
+                        return *ret_reply ? 0 : -ENOMEM;
+                }
+        }
+        if (r < 0)
+                return reply_error(r, NULL, ret_status, ret_reply);
+        *ret_status = 200;
+        *ret_reply = take_ptr(reply);
+        return 0;
+}
+
+void coordinator_service_admitted(CoordinatorService *s, const char *machine) {
+        if (!s || coordinator_admitted(s->core, machine, now_usec(s)) < 0)
+                return;
+        (void) commit(s);
+}
+
+json_t *coordinator_service_status(CoordinatorService *s) {
+        return coordinator_status_json(s->core, now_usec(s));
+}
+
+/* ---- the signed halt ---- */
+
+int coordinator_service_halt(CoordinatorService *s, const X509 *fleet_ca, const char *body, size_t size,
+                             unsigned *ret_status, json_t **ret_reply) {
+        json_auto_t *jws = NULL, *jwk = NULL, *payload = NULL, *state = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
+        const char *fleet, *action;
+        json_int_t issued;
+        int64_t now = (int64_t) time(NULL);
+        bool halt;
+        int r;
+
+        *ret_status = 400;
+        jws = json_loadb(body ? body : "", size, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_object(jws))
+                return reply_error(-EINVAL, "not a JWS in JSON serialization", ret_status, ret_reply);
+        pub = X509_get_pubkey((X509 *) fleet_ca);
+        jwk = pub ? jose_openssl_jwk_from_EVP_PKEY(NULL, pub) : NULL;
+        if (!jwk)
+                return -ENOMEM;
+        if (!jose_jws_ver(NULL, jws, NULL, jwk, true)) {
+                *ret_status = 403;
+                *ret_reply = json_pack("{s:s, s:s}", "error", "bad-signature", "message",
+                                       "not signed by the fleet key");
+                log_warning("Refused a fleet halt/resume: not signed by the fleet key");
+                return *ret_reply ? 0 : -ENOMEM;
+        }
+        payload = jose_b64_dec_load(json_object_get(jws, "payload"));
+        fleet = json_string_value(json_object_get(payload, "fleet"));
+        action = json_string_value(json_object_get(payload, "action"));
+        issued = json_integer_value(json_object_get(payload, "issued"));
+        if (!fleet || !action || !json_is_integer(json_object_get(payload, "issued")) ||
+            !(streq(action, "halt") || streq(action, "resume")))
+                return reply_error(-EINVAL, "payload: fleet, action (halt|resume) and issued are required",
+                                   ret_status, ret_reply);
+        if (!streq(fleet, spec_fleet(s->m->spec)))
+                return reply_error(-EINVAL, "signed for another fleet", ret_status, ret_reply);
+        if (issued <= s->halt_issued || issued < now - HALT_WINDOW_SEC || issued > now + HALT_WINDOW_SEC) {
+                *ret_status = 409;
+                *ret_reply = json_pack("{s:s, s:s}", "error", "replayed", "message",
+                                       "signed too long ago, in the future, or not after the last one accepted");
+                return *ret_reply ? 0 : -ENOMEM;
+        }
+        halt = streq(action, "halt");
+        state = json_pack("{s:I, s:s}", "issued", issued, "action", action);
+        r = state ? state_store_save(s->m->state, HALT_STATE_NAME, state) : -ENOMEM;
+        if (r < 0)
+                return r;
+        s->halt_issued = issued;
+        coordinator_set_halted(s->core, halt, now_usec(s));
+        r = commit(s);
+        if (r < 0)
+                return r;
+        log_struct(LOG_WARNING, 0, LOG_FIELDS({ "MESSAGE_ID", LOG_MESSAGE_ID_HALT }),
+                   "Fleet provisioning %s (halt serial %llu)", halt ? "HALTED" : "resumed",
+                   (unsigned long long) s->core->halt_serial);
+        *ret_status = 200;
+        *ret_reply = reply_base(s);
+        return *ret_reply ? 0 : -ENOMEM;
+}

@@ -25,8 +25,10 @@ SANFLAGS := -fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=al
 CFLAGS := -O1 -g
 endif
 
+# -ffile-prefix-map: the checkout's path stays out of the debug info, so
+# the agent sysext of one commit is byte-identical wherever it is built.
 ALL_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -DSTRATA_VERSION='"$(VERSION)"' \
-	-Iagent $(SANFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
+	-ffile-prefix-map=$(CURDIR)=. -DSTRATA_DATADIR='"$(PREFIX)/share/strata"' -Iagent $(SANFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 
 LIB_SRCS := $(sort $(wildcard agent/*/*.c))
@@ -112,7 +114,7 @@ fuzzers: $(FUZZ_BINS)
 # replay under ASan+UBSan, a few seconds of libFuzzer per target (clang),
 # unit-file verification and the system tests; one summary line at the end.
 check: deps
-	@$(MAKE) --no-print-directory -j$(JOBS) build-all unit-bins
+	@$(MAKE) --no-print-directory -j$(JOBS) build-all unit-bins sysext
 	@$(MAKE) --no-print-directory -j$(JOBS) B=build/asan SAN=1 build-all unit-bins fuzz-replay
 	@$(MAKE) --no-print-directory -j$(JOBS) B=build/fuzz SAN=fuzz CC=clang fuzzers
 	@B=$(B) PYTHON=$(PYTHON) tests/run-checks.sh
@@ -127,7 +129,7 @@ lab:
 	@echo "make lab: the virtual lab is not built yet (issue: the virtual lab); see README.md" >&2
 	@exit 1
 
-install: all
+install: all sysext
 	install -D -m 0755 $(STRATAD) $(DESTDIR)$(PREFIX)/bin/stratad
 	install -D -m 0755 $(STRATA) $(DESTDIR)$(PREFIX)/bin/strata
 	$(if $(STRATA_BMC_SRCS),install -D -m 0755 $(STRATA_BMC) $(DESTDIR)$(PREFIX)/bin/strata-bmc)
@@ -137,6 +139,7 @@ install: all
 	install -D -m 0644 images/units/strata-member-renew.timer $(DESTDIR)$(PREFIX)/lib/systemd/system/strata-member-renew.timer
 	install -D -m 0644 images/units/strata-unseal@.service '$(DESTDIR)$(PREFIX)/lib/systemd/system/strata-unseal@.service'
 	install -D -m 0644 proto/spec.schema.json $(DESTDIR)$(PREFIX)/share/strata/spec.schema.json
+	install -D -m 0644 $(SYSEXT_RAW) $(DESTDIR)$(PREFIX)/share/strata/$(notdir $(SYSEXT_RAW))
 
 clean:
 	rm -rf build
@@ -145,4 +148,4 @@ clean:
 -include images/sysext.mk
 -include images/lab-guest.mk
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) -name '*.d' -type f 2>/dev/null)

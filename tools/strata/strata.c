@@ -19,6 +19,7 @@ static const Command commands[] = {
         { "boot", cmd_boot, "boot lease|release|leases  network boot leases on this node (see strata boot -h)" },
         { "attest", cmd_attest, "attest quote --nonce HEX --pcrs LIST  this node's TPM evidence (EK, AK, quote) as JSON" },
         { "ignition", cmd_ignition, "ignition render --spec FILE --machine NAME  a node's Ignition config (see strata ignition -h)" },
+        { "image", cmd_image, "image seed|pxe-oem       Flatcar boot media: the seed's disk image, a PXE OEM drop-in (see strata image -h)" },
         { "init", cmd_init, "init --fleet NAME --out DIR  create the fleet CA and the policy signing key" },
         { "spec", cmd_spec, "spec validate FILE...   check a fleet spec; every error with its JSON path" },
         { "status", cmd_status, "status [--json]         the local node's phase, spec, peers and leases" },

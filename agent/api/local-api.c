@@ -17,6 +17,7 @@
 #include "core/manager.h"
 #include "core/metrics.h"
 #include "core/spec.h"
+#include "swarm/swarm.h"
 
 /* Root-only: the API reports the node's state now and will accept halt and
  * lease commands later, so it is not for unprivileged local users. */
@@ -94,10 +95,26 @@ static int api_healthz(const HttpRequest *req, HttpResponse *resp, void *userdat
         return http_response_text(resp, 200, "ok\n");
 }
 
+/* The fleet's provisioning state, on the node that coordinates it (the
+ * seed, until the cluster takes over). */
+static int api_fleet(const HttpRequest *req, HttpResponse *resp, void *userdata) {
+        Manager *m = userdata;
+        json_auto_t *doc = NULL;
+
+        (void) req;
+        if (!m->coordinator)
+                return http_response_error(resp, 404, "this node does not coordinate the fleet (yet)");
+        doc = coordinator_service_status(m->coordinator);
+        if (!doc)
+                return -ENOMEM;
+        return local_api_respond_json(resp, 200, doc);
+}
+
 const HttpRoute local_api_routes[] = {
         { "GET", "/v1/status", api_status },
         { "GET", "/metrics", api_metrics },
         { "GET", "/healthz", api_healthz },
+        { "GET", "/v1/fleet", api_fleet },
         { "GET", "/v1/boot/leases", boot_api_list },
         { "POST", "/v1/boot/leases", boot_api_grant },
         { "DELETE", "/v1/boot/leases/*", boot_api_release },

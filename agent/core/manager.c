@@ -266,7 +266,6 @@ int manager_start(Manager *m) {
                    "stratad " STRATA_VERSION " started (boot %llu), fleet %s, spec %s, API on %s",
                    (unsigned long long) m->boots, spec_fleet(m->spec), spec_digest(m->spec),
                    m->api_socket);
-        manager_notify_status(m, "READY=1\n");
 
         /* a sponsor admits joiners whatever this node's own phase */
         r = sponsor_start(m);
@@ -282,6 +281,10 @@ int manager_start(Manager *m) {
         r = boot_server_start(m);
         if (r < 0)
                 return r;
+
+        /* ready once everything this node serves is listening: a failure
+         * above exits before systemd is told so */
+        manager_notify_status(m, "READY=1\n");
 
         /* the node's journey: unseal first (attest and the rest arrive
          * with their capabilities) */

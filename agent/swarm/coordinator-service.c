@@ -28,8 +28,9 @@
 #define HALT_STATE_NAME "fleet-halt"
 #define AUDIT_FILE "coordinator-audit.log"
 /* A halt or resume must have been signed within this long (clock skew
- * included), and later than the last one accepted: no replays. */
-#define HALT_WINDOW_SEC 300
+ * included), and later than the last one accepted: no replays. In
+ * milliseconds, so a halt and its resume in one second both count. */
+#define HALT_WINDOW_MS (300 * 1000ll)
 
 #define LOG_MESSAGE_ID_HALT "c4b1f0e2d3a54b6c8d7e9f0a1b2c3d4e"
 
@@ -38,7 +39,7 @@ struct CoordinatorService {
         Coordinator *core;
         AuditLog *audit;
         sd_event_source *timer;
-        int64_t halt_issued; /* the last accepted halt/resume's signing time */
+        int64_t halt_issued; /* the last accepted halt/resume's signing time (Unix ms) */
 };
 
 static uint64_t now_usec(CoordinatorService *s) {
@@ -170,7 +171,7 @@ int coordinator_service_start(Manager *m) {
         if (r < 0)
                 return r;
         if (state_store_load(m->state, HALT_STATE_NAME, &halt) >= 0)
-                s->halt_issued = json_integer_value(json_object_get(halt, "issued"));
+                s->halt_issued = json_integer_value(json_object_get(halt, "issued_ms"));
         r = audit_log_open(m->state_dir, AUDIT_FILE, &s->audit);
         if (r < 0)
                 return log_error_errno(r, "Cannot open the coordinator's audit log in %s", m->state_dir);
@@ -279,6 +280,10 @@ int coordinator_service_call(CoordinatorService *s, const char *member, int op, 
                 return r;
         if (r < 0)
                 return reply_error(r, err, ret_status, ret_reply);
+        /* Only members hold leases: anyone else is refused as such, not as
+         * "stale", whatever lease it names. */
+        if (!coordinator_member(s->core, member))
+                return reply_error(-EPERM, "not a member of this fleet's coordinator", ret_status, ret_reply);
         reply = reply_base(s);
         if (!reply)
                 return -ENOMEM;
@@ -338,7 +343,8 @@ int coordinator_service_halt(CoordinatorService *s, const X509 *fleet_ca, const 
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
         const char *fleet, *action;
         json_int_t issued;
-        int64_t now = (int64_t) time(NULL);
+        struct timespec ts;
+        int64_t now;
         bool halt;
         int r;
 
@@ -360,21 +366,23 @@ int coordinator_service_halt(CoordinatorService *s, const X509 *fleet_ca, const 
         payload = jose_b64_dec_load(json_object_get(jws, "payload"));
         fleet = json_string_value(json_object_get(payload, "fleet"));
         action = json_string_value(json_object_get(payload, "action"));
-        issued = json_integer_value(json_object_get(payload, "issued"));
-        if (!fleet || !action || !json_is_integer(json_object_get(payload, "issued")) ||
+        issued = json_integer_value(json_object_get(payload, "issued_ms"));
+        if (!fleet || !action || !json_is_integer(json_object_get(payload, "issued_ms")) ||
             !(streq(action, "halt") || streq(action, "resume")))
-                return reply_error(-EINVAL, "payload: fleet, action (halt|resume) and issued are required",
+                return reply_error(-EINVAL, "payload: fleet, action (halt|resume) and issued_ms are required",
                                    ret_status, ret_reply);
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        now = (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
         if (!streq(fleet, spec_fleet(s->m->spec)))
                 return reply_error(-EINVAL, "signed for another fleet", ret_status, ret_reply);
-        if (issued <= s->halt_issued || issued < now - HALT_WINDOW_SEC || issued > now + HALT_WINDOW_SEC) {
+        if (issued <= s->halt_issued || issued < now - HALT_WINDOW_MS || issued > now + HALT_WINDOW_MS) {
                 *ret_status = 409;
                 *ret_reply = json_pack("{s:s, s:s}", "error", "replayed", "message",
                                        "signed too long ago, in the future, or not after the last one accepted");
                 return *ret_reply ? 0 : -ENOMEM;
         }
         halt = streq(action, "halt");
-        state = json_pack("{s:I, s:s}", "issued", issued, "action", action);
+        state = json_pack("{s:I, s:s}", "issued_ms", issued, "action", action);
         r = state ? state_store_save(s->m->state, HALT_STATE_NAME, state) : -ENOMEM;
         if (r < 0)
                 return r;

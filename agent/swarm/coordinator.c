@@ -544,8 +544,12 @@ uint64_t coordinator_next_deadline(const Coordinator *c) {
 }
 
 void coordinator_set_halted(Coordinator *c, bool halted, uint64_t now) {
+        CoordMember *seed = coordinator_member(c, c->seed);
+
         c->halted = halted;
         c->halt_serial++;
+        if (seed) /* the coordinator itself has seen it */
+                seed->halt_ack = c->halt_serial;
         event_add(c, now, halted ? "halted" : "resumed", NULL, NULL, 0, NULL);
 }
 

@@ -66,7 +66,7 @@ void coordinator_service_admitted(CoordinatorService *s, const char *machine);
 /* The fleet's provisioning state for `strata status` (new reference). */
 json_t *coordinator_service_status(CoordinatorService *s);
 /* A halt or resume, a JWS (JSON serialization) signed with the fleet key
- * over {"fleet", "action": "halt"|"resume", "issued": UNIX-SECONDS}. */
+ * over {"fleet", "action": "halt"|"resume", "issued_ms": UNIX-MILLISECONDS}. */
 int coordinator_service_halt(CoordinatorService *s, const X509 *fleet_ca, const char *body, size_t size,
                              unsigned *ret_status, json_t **ret_reply);
 

@@ -18,11 +18,13 @@ static const Command commands[] = {
         { "bmc", cmd_bmc, "bmc ACTION MACHINE...   Redfish: status, power on|off|cycle, pxe-once, media (see strata bmc -h)" },
         { "boot", cmd_boot, "boot lease|release|leases  network boot leases on this node (see strata boot -h)" },
         { "attest", cmd_attest, "attest quote --nonce HEX --pcrs LIST  this node's TPM evidence (EK, AK, quote) as JSON" },
+        { "halt", cmd_fleet, "halt --fleet-key FILE --spec FILE  stop provisioning fleet-wide (signed; see strata halt -h)" },
         { "ignition", cmd_ignition, "ignition render --spec FILE --machine NAME  a node's Ignition config (see strata ignition -h)" },
         { "image", cmd_image, "image seed|pxe-oem       Flatcar boot media: the seed's disk image, a PXE OEM drop-in (see strata image -h)" },
         { "init", cmd_init, "init --fleet NAME --out DIR  create the fleet CA and the policy signing key" },
+        { "resume", cmd_fleet, "resume --fleet-key FILE --spec FILE  end a fleet-wide halt (see strata resume -h)" },
         { "spec", cmd_spec, "spec validate FILE...   check a fleet spec; every error with its JSON path" },
-        { "status", cmd_status, "status [--json]         the local node's phase, spec, peers and leases" },
+        { "status", cmd_status, "status [--json] [--watch [N]]  this node's phase, spec, leases; the fleet on the coordinator" },
         { "unseal", cmd_unseal, "unseal encrypt|decrypt  clevis-compatible encrypt/decrypt (see strata unseal)" },
 };
 

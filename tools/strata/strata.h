@@ -21,6 +21,8 @@ int api_request_json(const CliContext *ctx, const char *method, const char *path
 
 int cmd_attest(const CliContext *ctx, int argc, char **argv);
 int cmd_image(const CliContext *ctx, int argc, char **argv);
+/* `strata halt` and `strata resume` (argv[0] says which). */
+int cmd_fleet(const CliContext *ctx, int argc, char **argv);
 int cmd_init(const CliContext *ctx, int argc, char **argv);
 int cmd_boot(const CliContext *ctx, int argc, char **argv);
 int cmd_bmc(const CliContext *ctx, int argc, char **argv);

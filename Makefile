@@ -80,6 +80,10 @@ $(B)/agent/core/spec-schema.o: agent/core/spec-schema.S proto/spec.schema.json
 LIB_OBJS += $(B)/agent/ignition/templates.o
 $(B)/agent/ignition/templates.o: agent/ignition/templates.S $(wildcard ignition/*.json)
 	@mkdir -p $(@D) && $(CC) $(SANFLAGS) -c $< -o $@
+# So is the per-machine iPXE script template (images/pxe/boot.ipxe).
+LIB_OBJS += $(B)/agent/boot/boot-script-template.o
+$(B)/agent/boot/boot-script-template.o: agent/boot/boot-script-template.S images/pxe/boot.ipxe
+	@mkdir -p $(@D) && $(CC) $(SANFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJS)
 	@rm -f $@

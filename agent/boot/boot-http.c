@@ -11,6 +11,7 @@
 
 #include "boot/boot-ignition.h"
 #include "boot/boot-internal.h"
+#include "boot/boot-script.h"
 #include "core/cleanup.h"
 #include "core/http-server.h"
 #include "core/log.h"
@@ -40,25 +41,23 @@ static int parse_path(const char *path, uint8_t mac[6], const char **ret_name) {
         return 0;
 }
 
+/* The machine's iPXE script (boot-script.c, from images/pxe/boot.ipxe). */
 static int script(const BootSegment *seg, const BootLease *lease, const uint8_t mac[6], char **ret) {
-        char mh[18];
-        const char *a = seg->address_text;
-        unsigned p = seg->http_port;
+        _cleanup_free_ char *err = NULL;
+        const BootScriptParams p = {
+                .machine = lease->machine,
+                .server = seg->address_text,
+                .http_port = seg->http_port,
+                .mac = mac,
+                .kernel_args = seg->kernel_args,
+        };
+        int r;
 
-        boot_mac_format(mac, '-', mh);
-        /* initrd= names the initrd for the EFI stub (iPXE's image name is the
-         * URL's last component); BIOS kernels ignore it. */
-        if (asprintf(ret,
-                     "#!ipxe\n"
-                     "echo Strata: booting %s from %s\n"
-                     "kernel http://%s:%u/boot/%s/" BOOT_ASSET_KERNEL " initrd=" BOOT_ASSET_INITRD
-                     " flatcar.first_boot=1 ignition.config.url=http://%s:%u/boot/%s/ignition.json%s%s\n"
-                     "initrd http://%s:%u/boot/%s/" BOOT_ASSET_INITRD "\n"
-                     "boot\n",
-                     lease->machine, a, a, p, mh, a, p, mh, seg->kernel_args[0] ? " " : "", seg->kernel_args, a,
-                     p, mh) < 0)
-                return -ENOMEM;
-        return 0;
+        r = boot_script_render(&p, ret, &err);
+        if (r < 0 && r != -ENOMEM)
+                log_struct(LOG_ERR, r, LOG_FIELDS({ "STRATA_MACHINE", lease->machine }),
+                           "Lease %s: cannot write its iPXE script: %s", lease->machine, err ? err : "");
+        return r;
 }
 
 /* The files from the assets directory, and the event each one makes. */
@@ -109,8 +108,10 @@ static int on_boot(const HttpRequest *req, HttpResponse *resp, void *userdata) {
         if (strcmp(name, "boot.ipxe") == 0) {
                 char *s = NULL;
                 r = script(seg, lease, mac, &s);
-                if (r < 0)
+                if (r == -ENOMEM)
                         return r;
+                if (r < 0)
+                        return http_response_error(resp, 500, "cannot write the iPXE script");
                 if (get)
                         boot_record(b, lease, BOOT_EVENT_SCRIPT_SERVED, mac, "boot.ipxe");
                 return http_response_take(resp, 200, "text/plain; charset=utf-8", s);

@@ -112,6 +112,14 @@ int boot_ignition_render(BootSegment *seg, const BootLease *lease, const uint8_t
         if (asprintf(&url, "http://%s:%u/boot/%s/%s", seg->address_text, seg->http_port,
                      boot_mac_format(mac, '-', mh), boot_sysext_name()) < 0)
                 return -ENOMEM;
+        /* The sponsor the machine attests to: the seed's. On the seed this
+         * segment's address reaches it when it listens on every address;
+         * a member passes on the one it joined through. */
+        _cleanup_free_ char *sponsor = NULL;
+        const char *joined = getenv("STRATA_SPONSOR");
+        if (b->m->coordinator || !joined)
+                (void) ignition_sponsor_url(spec_json(b->m->spec), b->m->coordinator ? seg->address_text : NULL,
+                                            &sponsor);
         IgnitionRenderOptions o = {
                 .machine = lease->machine,
                 .role = -1,
@@ -119,6 +127,7 @@ int boot_ignition_render(BootSegment *seg, const BootLease *lease, const uint8_t
                 .sysext_source = url,
                 .sysext_sha512 = b->sysext_sha512,
                 .fleet_ca_pem = ca,
+                .sponsor_url = sponsor ? sponsor : (b->m->coordinator ? NULL : joined),
         };
         r = ignition_render(b->m->spec, &o, &config, reterr);
         if (r < 0)

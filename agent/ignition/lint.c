@@ -1,6 +1,8 @@
 /* lint: Strata's checks on an Ignition config, for what ignition-validate
  * lets through (docs/flatcar-ignition.md §5.6: "threshold: 3, 2 pins" is
- * rc=0), and the sysext naming systemd-sysext needs; see render.h. */
+ * rc=0; it does not look inside a custom clevis config), no wiping of
+ * volumes or filesystems, and the sysext naming systemd-sysext needs; see
+ * render.h. */
 #include "ignition/render.h"
 
 #include <string.h>
@@ -10,6 +12,79 @@
 #include "ignition/data-url.h"
 
 #define HASH_PREFIX "sha512-"
+
+/* The key sources of a clevis sss config's "pins" ({pin: config or
+ * [config, ...]}); -1 if it is not one. Tang servers need "thp": Ignition
+ * runs `clevis luks bind` with no one to answer its trust prompt. */
+static int custom_sss_sources(const json_t *pins, bool *ret_tang, const char **ret_problem) {
+        const char *pin;
+        json_t *v;
+        int n = 0;
+
+        if (!json_is_object(pins) || json_object_size(pins) == 0) {
+                *ret_problem = "config has no \"pins\"";
+                return -1;
+        }
+        json_object_foreach((json_t *) pins, pin, v) {
+                size_t count = json_is_array(v) ? json_array_size(v) : 1;
+
+                if (strcmp(pin, "tang") == 0) {
+                        *ret_tang = true;
+                        for (size_t k = 0; k < count; k++) {
+                                const json_t *t = json_is_array(v) ? json_array_get(v, k) : v;
+                                if (!json_is_string(json_object_get(t, "thp"))) {
+                                        *ret_problem = "a tang server without \"thp\" (clevis would ask whether to "
+                                                       "trust it, and nobody answers in the initramfs)";
+                                        return -1;
+                                }
+                        }
+                } else if (strcmp(pin, "tpm2") != 0) {
+                        *ret_problem = "a pin other than tang and tpm2";
+                        return -1;
+                }
+                n += (int) count;
+        }
+        return n;
+}
+
+/* A custom clevis pin: what Ignition passes to `clevis luks bind`. */
+static int lint_custom(const json_t *custom, size_t i, char **reterr) {
+        const char *pin = json_string_value(json_object_get(custom, "pin"));
+        const char *text = json_string_value(json_object_get(custom, "config"));
+        const char *problem = NULL;
+        json_auto_t *config = text ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
+        json_int_t t;
+        bool tang = false;
+        int sources;
+
+        if (!pin || (strcmp(pin, "sss") != 0 && strcmp(pin, "tang") != 0 && strcmp(pin, "tpm2") != 0))
+                return error_detail_set(reterr, -EINVAL, "$.storage.luks[%zu].clevis.custom.pin: expected sss, tang or tpm2",
+                                        i);
+        if (!json_is_object(config))
+                return error_detail_set(reterr, -EINVAL, "$.storage.luks[%zu].clevis.custom.config: not a JSON object", i);
+        if (strcmp(pin, "sss") == 0) {
+                sources = custom_sss_sources(json_object_get(config, "pins"), &tang, &problem);
+                t = json_integer_value(json_object_get(config, "t"));
+                if (sources < 0)
+                        return error_detail_set(reterr, -EINVAL, "$.storage.luks[%zu].clevis.custom.config: %s", i,
+                                                problem);
+                if (!json_is_integer(json_object_get(config, "t")) || t < 1 || t > sources)
+                        return error_detail_set(reterr, -EINVAL,
+                                                "$.storage.luks[%zu].clevis.custom.config: threshold \"t\" must be "
+                                                "from 1 to its %d key source%s: the volume could never be opened",
+                                                i, sources, sources == 1 ? "" : "s");
+        } else if (strcmp(pin, "tang") == 0) {
+                tang = true;
+                if (!json_is_string(json_object_get(config, "thp")))
+                        return error_detail_set(reterr, -EINVAL,
+                                                "$.storage.luks[%zu].clevis.custom.config: a tang server without \"thp\"", i);
+        }
+        if (tang && !json_is_true(json_object_get(custom, "needsNetwork")))
+                return error_detail_set(reterr, -EINVAL,
+                                        "$.storage.luks[%zu].clevis.custom.needsNetwork: must be true with a tang server "
+                                        "(else the initramfs has no network to reach it)", i);
+        return 0;
+}
 
 static int lint_luks(const json_t *luks, char **reterr) {
         const json_t *l;
@@ -21,8 +96,20 @@ static int lint_luks(const json_t *luks, char **reterr) {
                 json_int_t want = threshold ? json_integer_value(threshold) : 1;
                 size_t sources, k;
 
-                if (!clevis || json_object_get(clevis, "custom"))
+                /* a volume that holds anything is never destroyed: Ignition
+                 * would wipefs and reformat it, a bound data volume with it */
+                if (json_is_true(json_object_get(l, "wipeVolume")))
+                        return error_detail_set(reterr, -EINVAL,
+                                                "$.storage.luks[%zu].wipeVolume: Strata never lets Ignition wipe a volume",
+                                                i);
+                if (!clevis)
                         continue;
+                if (json_object_get(clevis, "custom")) {
+                        int r = lint_custom(json_object_get(clevis, "custom"), i, reterr);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
                 json_array_foreach(tang, k, t)
                         if (!json_is_string(json_object_get(t, "thumbprint")))
                                 return error_detail_set(reterr, -EINVAL,
@@ -38,6 +125,18 @@ static int lint_luks(const json_t *luks, char **reterr) {
                                                 "could never be opened",
                                                 i, want, sources, sources == 1 ? "" : "s");
         }
+        return 0;
+}
+
+static int lint_filesystems(const json_t *filesystems, char **reterr) {
+        const json_t *f;
+        size_t i;
+
+        json_array_foreach(filesystems, i, f)
+                if (json_is_true(json_object_get(f, "wipeFilesystem")))
+                        return error_detail_set(reterr, -EINVAL,
+                                                "$.storage.filesystems[%zu].wipeFilesystem: Strata never lets Ignition "
+                                                "wipe a filesystem", i);
         return 0;
 }
 
@@ -122,6 +221,9 @@ int ignition_lint(const json_t *config, char **reterr) {
         if (!json_is_object(config))
                 return error_detail_set(reterr, -EINVAL, "$: not a JSON object");
         r = lint_luks(json_object_get(storage, "luks"), reterr);
+        if (r < 0)
+                return r;
+        r = lint_filesystems(json_object_get(storage, "filesystems"), reterr);
         if (r < 0)
                 return r;
         r = lint_links(json_object_get(storage, "links"), reterr);

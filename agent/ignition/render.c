@@ -15,6 +15,7 @@
 #include "core/openssl-cleanup.h"
 #include "ignition/template.h"
 #include "ignition/unit-name.h"
+#include "unseal/policy.h"
 
 #define SHA512_HEX_LEN 128u
 
@@ -125,6 +126,8 @@ static int check_options(const IgnitionRenderOptions *o, char **reterr) {
                 return error_detail_set(reterr, -EINVAL, "a sysext fetched from a URL needs its SHA-512");
         if (o->sysext_sha512 && !is_sha512_hex(o->sysext_sha512))
                 return error_detail_set(reterr, -EINVAL, "sysext SHA-512 must be %u lower-case hex digits", SHA512_HEX_LEN);
+        if (o->sponsor_url && (!is_fetch_url(o->sponsor_url) || strncasecmp(o->sponsor_url, "https://", 8) != 0))
+                return error_detail_set(reterr, -EINVAL, "sponsor URL is not https://HOST:PORT");
         if (o->fleet_ca_pem && strlen(o->fleet_ca_pem) > IGNITION_FLEET_CA_MAX)
                 return error_detail_set(reterr, -E2BIG, "fleet CA is larger than %u bytes", IGNITION_FLEET_CA_MAX);
         if (o->fleet_ca_pem && !has_certificate(o->fleet_ca_pem))
@@ -149,48 +152,51 @@ static const json_t *find_machine(const Spec *spec, const char *name, size_t *re
 /* The data volume's placeholder values, from $.unseal and $.tang. */
 typedef struct Volume {
         const char *name, *device;
-        json_t *tang;      /* [{url, thumbprint}] */
-        json_t *tpm2;      /* true/false */
-        json_t *threshold; /* integer */
+        json_t *clevis; /* Ignition's luks[].clevis */
         char *unseal_unit, *cryptsetup_unit;
 } Volume;
 
 static void volume_done(Volume *v) {
-        json_decref(v->tang);
-        json_decref(v->tpm2);
-        json_decref(v->threshold);
+        json_decref(v->clevis);
         free(v->unseal_unit);
         free(v->cryptsetup_unit);
 }
 
-static int volume_build(const json_t *root, Volume *v, char **reterr) {
-        const json_t *unseal = json_object_get(root, "unseal"), *volume = json_object_get(unseal, "volume"), *t;
-        const json_t *tang = json_object_get(root, "tang");
+/* Ignition's clevis binding for the spec's unseal policy. Its own form
+ * ({tang, tpm2, threshold}) binds tpm2 with no PCR policy at all: Ignition
+ * (luks.go) hands clevis "tpm2": {}. So when the policy binds tpm2 to
+ * PCRs, the binding is a custom sss pin whose config is the policy's
+ * clevis config as unseal_policy_config() builds it for stratad and
+ * `strata unseal policy` (one builder, so Ignition's binding and a later
+ * `strata unseal luks-bind`/regen from the spec agree), with needsNetwork
+ * so Ignition brings the network up in the initramfs for tang. Without
+ * PCRs both forms bind the same, and Ignition's own form is kept: Ignition
+ * fetches the tang advertisements itself first, retrying until the
+ * network is up. */
+static int clevis_build(const json_t *root, json_t **ret, char **reterr) {
+        const json_t *unseal = json_object_get(root, "unseal"), *tpm2 = json_object_get(unseal, "tpm2");
+        const json_t *tang = json_object_get(root, "tang"), *t;
         json_int_t threshold = json_integer_value(json_object_get(unseal, "threshold"));
-        bool tpm2 = json_is_true(json_object_get(json_object_get(unseal, "tpm2"), "enabled"));
-        _cleanup_free_ char *dev = NULL, *name = NULL;
-        size_t i, sources = json_array_size(tang) + (tpm2 ? 1 : 0);
+        bool tpm2_on = json_is_true(json_object_get(tpm2, "enabled"));
+        size_t i, sources = json_array_size(tang) + (tpm2_on ? 1 : 0);
+        json_auto_t *list = json_array(), *config = NULL;
+        _cleanup_free_ char *text = NULL;
         int r;
 
-        v->name = json_string_value(json_object_get(volume, "name"));
-        v->device = json_string_value(json_object_get(volume, "device"));
-        v->tang = json_array();
-        v->tpm2 = json_boolean(tpm2);
-        v->threshold = json_integer(threshold);
-        if (!v->tang || !v->tpm2 || !v->threshold)
+        if (!list)
                 return -ENOMEM;
-        if (!v->name || !v->device)
-                return error_detail_set(reterr, -EINVAL, "$.unseal.volume: needs \"device\" and \"name\"");
         json_array_foreach(tang, i, t) {
                 const json_t *url = json_object_get(t, "url"), *thp = json_object_get(t, "thumbprint");
 
-                /* Ignition 2.14 dereferences the thumbprint (luks.go); 3.4.0's
-                 * offline advertisement is not in the spec */
+                /* Ignition 2.14 dereferences the thumbprint (luks.go), and
+                 * clevis would ask whether to trust an unpinned key, which
+                 * nobody answers in the initramfs; 3.4.0's offline
+                 * advertisement is not in the spec */
                 if (!thp)
                         return error_detail_set(reterr, -EINVAL,
                                                 "$.tang[%zu]: the data volume's clevis binding needs this tang server's "
                                                 "\"thumbprint\" (Ignition cannot bind with trust on first use)", i);
-                if (json_array_append_new(v->tang, json_pack("{s:O,s:O}", "url", url, "thumbprint", thp)) < 0)
+                if (json_array_append_new(list, json_pack("{s:O,s:O}", "url", url, "thumbprint", thp)) < 0)
                         return -ENOMEM;
         }
         if (threshold < 1 || (size_t) threshold > sources)
@@ -198,6 +204,36 @@ static int volume_build(const json_t *root, Volume *v, char **reterr) {
                                         "$.unseal.threshold: %" JSON_INTEGER_FORMAT " is more than the %zu key sources "
                                         "(tang servers + tpm2) the clevis binding would have",
                                         threshold, sources);
+
+        if (!tpm2_on || json_array_size(json_object_get(tpm2, "pcr_ids")) == 0) {
+                *ret = json_pack("{s:O,s:b,s:I}", "tang", list, "tpm2", tpm2_on, "threshold", threshold);
+                return *ret ? 0 : -ENOMEM;
+        }
+        r = unseal_policy_config(root, &config, NULL);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return error_detail_set(reterr, -EINVAL, "$.unseal: cannot build its clevis config");
+        text = json_dumps(config, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!text)
+                return -ENOMEM;
+        *ret = json_pack("{s:{s:s,s:s,s:b}}", "custom", "pin", "sss", "config", text, "needsNetwork",
+                         json_array_size(tang) > 0);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int volume_build(const json_t *root, Volume *v, char **reterr) {
+        const json_t *volume = json_object_get(json_object_get(root, "unseal"), "volume");
+        _cleanup_free_ char *dev = NULL, *name = NULL;
+        int r;
+
+        v->name = json_string_value(json_object_get(volume, "name"));
+        v->device = json_string_value(json_object_get(volume, "device"));
+        if (!v->name || !v->device)
+                return error_detail_set(reterr, -EINVAL, "$.unseal.volume: needs \"device\" and \"name\"");
+        r = clevis_build(root, &v->clevis, reterr);
+        if (r < 0)
+                return r;
 
         r = unit_name_path_escape(v->device, &dev);
         if (r >= 0)
@@ -236,12 +272,13 @@ static int add_string_var(json_t *store, TemplateVar *vars, size_t *n, const cha
 }
 
 int ignition_render(const Spec *spec, const IgnitionRenderOptions *o, json_t **ret, char **reterr) {
-        IgnitionTemplate fragments[8];
+        IgnitionTemplate fragments[_IGNITION_TEMPLATE_MAX];
         TemplateVar vars[20];
         size_t n_fragments = 0, n_vars = 0, index = 0;
         _cleanup_(volume_done) Volume volume = {};
         json_auto_t *store = json_object(), *config = NULL;
         _cleanup_free_ char *spec_text = NULL, *spec_file = NULL;
+        json_auto_t *public_spec = NULL;
         const json_t *machine, *root;
         IgnitionRole role;
         int r;
@@ -264,7 +301,12 @@ int ignition_render(const Spec *spec, const IgnitionRenderOptions *o, json_t **r
         if (role < 0)
                 return error_detail_set(reterr, -EINVAL, "$.inventory[%zu].role: not seed, controller or worker", index);
 
-        spec_text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!o->full_spec) {
+                r = ignition_public_spec(root, o->fleet_ca_pem ? IGNITION_FLEET_CA_PATH : NULL, &public_spec);
+                if (r < 0)
+                        return r;
+        }
+        spec_text = json_dumps(public_spec ? public_spec : root, JSON_COMPACT | JSON_SORT_KEYS);
         if (!spec_text || asprintf(&spec_file, "%s\n", spec_text) < 0)
                 return -ENOMEM;
 
@@ -298,6 +340,12 @@ int ignition_render(const Spec *spec, const IgnitionRenderOptions *o, json_t **r
                 if (r < 0)
                         return r;
         }
+        if (o->sponsor_url) {
+                fragments[n_fragments++] = IGNITION_TEMPLATE_SPONSOR;
+                r = add_string_var(store, vars, &n_vars, "SPONSOR_URL", o->sponsor_url, reterr);
+                if (r < 0)
+                        return r;
+        }
         for (size_t i = 0; i < roles[role].n_templates; i++)
                 fragments[n_fragments++] = roles[role].templates[i];
         if (json_object_get(json_object_get(root, "unseal"), "volume")) {
@@ -305,6 +353,8 @@ int ignition_render(const Spec *spec, const IgnitionRenderOptions *o, json_t **r
                 if (r < 0)
                         return r;
                 fragments[n_fragments++] = IGNITION_TEMPLATE_DATA_VOLUME;
+                if (!o->volume_exists)
+                        fragments[n_fragments++] = IGNITION_TEMPLATE_DATA_VOLUME_CREATE;
                 r = add_string_var(store, vars, &n_vars, "VOLUME_NAME", volume.name, reterr);
                 if (r >= 0)
                         r = add_string_var(store, vars, &n_vars, "VOLUME_DEVICE", volume.device, reterr);
@@ -313,11 +363,7 @@ int ignition_render(const Spec *spec, const IgnitionRenderOptions *o, json_t **r
                 if (r >= 0)
                         r = add_string_var(store, vars, &n_vars, "CRYPTSETUP_UNIT", volume.cryptsetup_unit, reterr);
                 if (r >= 0)
-                        r = add_var(store, vars, &n_vars, "CLEVIS_TANG", json_incref(volume.tang));
-                if (r >= 0)
-                        r = add_var(store, vars, &n_vars, "CLEVIS_TPM2", json_incref(volume.tpm2));
-                if (r >= 0)
-                        r = add_var(store, vars, &n_vars, "CLEVIS_THRESHOLD", json_incref(volume.threshold));
+                        r = add_var(store, vars, &n_vars, "CLEVIS", json_incref(volume.clevis));
                 if (r < 0)
                         return r;
         }

@@ -22,6 +22,13 @@
 /* Where the node's copies of the public inputs go. */
 #define IGNITION_SPEC_PATH "/etc/strata/spec.json"
 #define IGNITION_FLEET_CA_PATH "/etc/strata/fleet-ca.pem"
+#define IGNITION_SPONSOR_ENV_PATH "/etc/strata/sponsor.env"
+/* What the public spec says in place of a machine's BMC (the schema
+ * requires one): a name that never resolves (RFC 6761 .invalid) and a
+ * credential that does not exist. Members learn the real ones after
+ * admission, over the attested channel. */
+#define IGNITION_WITHHELD_BMC_ENDPOINT "https://withheld.invalid"
+#define IGNITION_WITHHELD_CREDENTIAL "strata-withheld"
 /* The Ignition spec versions Flatcar accepts: 3.3.0 from 3185.0.0 (and
  * Debian 12's ignition-validate), 3.4.0 from 3535.0.0. */
 #define IGNITION_SPEC_VERSION_DEFAULT "3.3.0"
@@ -54,6 +61,15 @@ typedef struct IgnitionRenderOptions {
                                     * NULL when it is already on the disk (the seed image) */
         const char *sysext_sha512; /* 128 lower-case hex digits; required with sysext_source */
         const char *fleet_ca_pem;  /* the fleet CA certificate(s), PEM; NULL: none */
+        const char *sponsor_url;   /* https://ADDR:PORT of the member this node attests to,
+                                    * written to IGNITION_SPONSOR_ENV_PATH; NULL: none */
+        bool full_spec;            /* SPEC_JSON is the whole spec, not ignition_public_spec():
+                                    * only for a config that never crosses the network, the
+                                    * seed's own boot medium (the seed coordinates and
+                                    * provisions from the full inventory from its first boot) */
+        bool volume_exists;        /* the machine's data volume was created before: open
+                                    * and mount it, never ask Ignition to create it (a
+                                    * PXE node re-runs Ignition at every boot) */
 } IgnitionRenderOptions;
 
 /* Is `name` a sysext file name that matches its extension-release:
@@ -61,15 +77,18 @@ typedef struct IgnitionRenderOptions {
  * made of [A-Za-z0-9._+~-]? (systemd-sysupdate's strata-agent-@v-%a.raw.) */
 bool ignition_sysext_name_is_valid(const char *name);
 
-/* Renders `o->machine`'s config: base.json, the sysext fetch (when
- * sysext_source is set), the fleet CA (when given), the role's templates,
- * and data-volume.json when the spec has unseal.volume; then runs
+/* Renders `o->machine`'s config: base.json (with the public spec, see
+ * ignition_public_spec(), unless full_spec), the sysext fetch (when sysext_source is set),
+ * the fleet CA (when given), sponsor.json (when sponsor_url is given), the
+ * role's templates, and when the spec has unseal.volume data-volume.json
+ * plus, unless volume_exists, data-volume-create.json; then runs
  * ignition_lint() and ignition_scan_secrets() on the result.
  * Returns 0 and *ret (a new JSON object; caller owns it). Errors, with a
  * human message in *reterr (caller frees) naming what and where:
  *   -ENOENT  the machine is not in the inventory;
  *   -EINVAL  a bad option (role, spec version, sysext name, hash or URL, a
- *            fleet CA without a certificate), a tang server without the
+ *            fleet CA without a certificate, a sponsor URL that is not
+ *            https://HOST:PORT), a tang server without the
  *            thumbprint Ignition's clevis binding needs, a clevis threshold
  *            larger than its key sources;
  *   -EPERM   a secret found in the config (its JSON path is named);
@@ -78,11 +97,47 @@ bool ignition_sysext_name_is_valid(const char *name);
  * Pure: no I/O, no logging. */
 int ignition_render(const Spec *spec, const IgnitionRenderOptions *o, json_t **ret, char **reterr);
 
+/* The spec as every node receives it in Ignition: public, and still a
+ * spec stratad accepts (it validates against the same schema). Kept: what
+ * a node needs before it is admitted: the fleet, every machine's name,
+ * role, network and MACs (the quorum and seed checks count them), the
+ * networks, tang servers, unseal and attestation policy, provisioning,
+ * quorum, k0s and CAPI. Withheld, since Ignition is read by anyone on the
+ * wire and a node gets them after admission over the attested channel:
+ *   - each inventory[].bmc becomes IGNITION_WITHHELD_BMC_ENDPOINT with the
+ *     credential IGNITION_WITHHELD_CREDENTIAL and TLS mode "system" (no
+ *     endpoint, username, credential reference, CA path, fingerprint,
+ *     serial, UUID or vendor of any machine's BMC);
+ *   - attestation.sponsor.fleet_ca_key, the reference to the fleet CA's
+ *     private key, becomes IGNITION_WITHHELD_CREDENTIAL: only the seed
+ *     sponsors, and its spec is the full one (full_spec). The rest of the
+ *     sponsor block stays: joiners find the sponsor by its listen address;
+ *   - attestation.fleet_ca, a path on the operator's machine, becomes
+ *     `fleet_ca_path` (where Ignition writes the CA), or is dropped when
+ *     NULL; "$schema", an editor hint.
+ * `spec` must be a validated spec document. Returns 0 and *ret (a new
+ * object), -ENOMEM. */
+int ignition_public_spec(const json_t *spec, const char *fleet_ca_path, json_t **ret);
+
+/* The sponsor a machine booted from this member should attest to, from
+ * the full spec's attestation.sponsor.listen: https://HOST:PORT with HOST
+ * the listen address, or `address` (this member's address on the
+ * machine's segment, may be NULL) when it listens on every address
+ * (0.0.0.0, [::]). -ENOENT: the spec has no sponsor; -EADDRNOTAVAIL: the
+ * sponsor listens on loopback only, or on every address and no `address`
+ * was given; -ENOMEM. *ret is malloc'd. */
+int ignition_sponsor_url(const json_t *spec, const char *address, char **ret);
+
 /* Strata's own checks on a rendered config, for what ignition-validate
  * does not check (docs/flatcar-ignition.md §5.6):
+ *   - no storage.luks[] sets wipeVolume and no storage.filesystems[] sets
+ *     wipeFilesystem: Strata never asks Ignition to destroy data;
  *   - every storage.luks[].clevis threshold (default 1) is at least 1 and
  *     at most its key sources (tang servers + tpm2), and every tang server
- *     has a thumbprint;
+ *     has a thumbprint; a custom pin is "sss" (or "tang"/"tpm2") with a
+ *     config in clevis' form whose threshold its pins can meet, whose tang
+ *     servers carry "thp" (Ignition cannot answer clevis' trust prompt),
+ *     and which says needsNetwork when it has a tang server;
  *   - every link in /etc/extensions/ to the Strata sysext is
  *     IGNITION_SYSEXT_LINK, and its target's name passes
  *     ignition_sysext_name_is_valid();

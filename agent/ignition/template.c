@@ -13,11 +13,14 @@
 
 /* Longest placeholder name. */
 #define TEMPLATE_NAME_MAX 32u
+/* The member name of a comment in a template (JSON has none of its own). */
+#define TEMPLATE_COMMENT "//"
 
 /* agent/ignition/templates.S */
 extern const char ignition_template_base[], ignition_template_sysext_fetch[], ignition_template_fleet_ca[],
         ignition_template_role_seed[], ignition_template_role_controller[], ignition_template_role_worker[],
-        ignition_template_pods[], ignition_template_data_volume[];
+        ignition_template_pods[], ignition_template_data_volume[], ignition_template_data_volume_create[],
+        ignition_template_sponsor[];
 
 static const struct {
         const char *file;
@@ -31,6 +34,9 @@ static const struct {
         [IGNITION_TEMPLATE_ROLE_WORKER] = { "ignition/role-worker.json", ignition_template_role_worker },
         [IGNITION_TEMPLATE_PODS] = { "ignition/pods.json", ignition_template_pods },
         [IGNITION_TEMPLATE_DATA_VOLUME] = { "ignition/data-volume.json", ignition_template_data_volume },
+        [IGNITION_TEMPLATE_DATA_VOLUME_CREATE] = { "ignition/data-volume-create.json",
+                                                   ignition_template_data_volume_create },
+        [IGNITION_TEMPLATE_SPONSOR] = { "ignition/sponsor.json", ignition_template_sponsor },
 };
 
 /* How Ignition keys the lists it merges (config/merge in coreos/ignition):
@@ -69,59 +75,73 @@ static size_t placeholder_len(const char *s, size_t n) {
         return i > 0 && i <= TEMPLATE_NAME_MAX && i < n && s[i] == '@' ? i : 0;
 }
 
-static json_t *lookup(const Expansion *x, const char *name, size_t len) {
-        for (size_t i = 0; i < x->n_vars; i++)
-                if (strlen(x->vars[i].name) == len && memcmp(x->vars[i].name, name, len) == 0)
-                        return x->vars[i].value;
+static json_t *lookup(const TemplateVar *vars, size_t n_vars, const char *name, size_t len) {
+        for (size_t i = 0; i < n_vars; i++)
+                if (strlen(vars[i].name) == len && memcmp(vars[i].name, name, len) == 0)
+                        return vars[i].value;
         return NULL;
 }
 
-static int unknown(const Expansion *x, const char *name, size_t len) {
-        return error_detail_set(x->reterr, -EINVAL, "%s: %s: unknown placeholder @%.*s@", template_file(x->t),
-                                x->path.buf, (int) len, name);
+int template_text_expand(const char *file, const char *path, const char *text, size_t n, const TemplateVar *vars,
+                         size_t n_vars, char **ret, size_t *ret_len, char **reterr) {
+        _cleanup_free_ char *out = NULL;
+        size_t len = 0;
+        FILE *f;
+
+        f = open_memstream(&out, &len);
+        if (!f)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                size_t k = text[i] == '@' ? placeholder_len(text + i + 1, n - i - 1) : 0;
+                json_t *v;
+
+                if (k == 0) {
+                        fputc(text[i], f);
+                        continue;
+                }
+                v = lookup(vars, n_vars, text + i + 1, k);
+                if (!v) {
+                        fclose(f);
+                        return error_detail_set(reterr, -EINVAL, "%s: %s%sunknown placeholder @%.*s@", file,
+                                                path ? path : "", path ? ": " : "", (int) k, text + i + 1);
+                }
+                if (!json_is_string(v)) {
+                        fclose(f);
+                        return error_detail_set(reterr, -EINVAL,
+                                                "%s: %s%s@%.*s@ is not text and cannot be part of a string", file,
+                                                path ? path : "", path ? ": " : "", (int) k, text + i + 1);
+                }
+                /* the value as it is: never scanned for placeholders again */
+                fwrite(json_string_value(v), 1, json_string_length(v), f);
+                i += k + 1;
+        }
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        *ret = take_ptr(out);
+        if (ret_len)
+                *ret_len = len;
+        return 0;
 }
 
 /* A new value for the template string s. */
 static int expand_string(const Expansion *x, const char *s, size_t n, json_t **ret) {
         _cleanup_free_ char *out = NULL;
         size_t len = 0;
-        FILE *f;
+        int r;
 
         /* the whole string is one placeholder: any JSON type */
         if (n >= 3 && s[0] == '@' && placeholder_len(s + 1, n - 1) == n - 2) {
-                json_t *v = lookup(x, s + 1, n - 2);
+                json_t *v = lookup(x->vars, x->n_vars, s + 1, n - 2);
                 if (!v)
-                        return unknown(x, s + 1, n - 2);
+                        return error_detail_set(x->reterr, -EINVAL, "%s: %s: unknown placeholder @%.*s@",
+                                                template_file(x->t), x->path.buf, (int) (n - 2), s + 1);
                 *ret = json_deep_copy(v);
                 return *ret ? 0 : -ENOMEM;
         }
 
-        f = open_memstream(&out, &len);
-        if (!f)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                size_t k = s[i] == '@' ? placeholder_len(s + i + 1, n - i - 1) : 0;
-                json_t *v;
-
-                if (k == 0) {
-                        fputc(s[i], f);
-                        continue;
-                }
-                v = lookup(x, s + i + 1, k);
-                if (!v) {
-                        fclose(f);
-                        return unknown(x, s + i + 1, k);
-                }
-                if (!json_is_string(v)) {
-                        fclose(f);
-                        return error_detail_set(x->reterr, -EINVAL, "%s: %s: @%.*s@ is not text and cannot be part of a string",
-                                                template_file(x->t), x->path.buf, (int) k, s + i + 1);
-                }
-                fwrite(json_string_value(v), 1, json_string_length(v), f);
-                i += k + 1;
-        }
-        if (fclose(f) != 0)
-                return -ENOMEM;
+        r = template_text_expand(template_file(x->t), x->path.buf, s, n, x->vars, x->n_vars, &out, &len, x->reterr);
+        if (r < 0)
+                return r;
         *ret = json_stringn(out, len);
         if (!*ret)
                 return error_detail_set(x->reterr, -EINVAL, "%s: %s: the text is not UTF-8", template_file(x->t),
@@ -164,6 +184,8 @@ static int expand_node(Expansion *x, json_t *node, unsigned depth, json_t **repl
                 const char *key;
                 json_t *value;
 
+                /* before expansion: a comment may name placeholders */
+                (void) json_object_del(node, TEMPLATE_COMMENT);
                 json_object_foreach(node, key, value) {
                         size_t mark = json_schema_path_push_key(&x->path, key);
                         json_t *nv = NULL;

@@ -21,5 +21,7 @@
         TEMPLATE ignition_template_role_worker, "ignition/role-worker.json"
         TEMPLATE ignition_template_pods, "ignition/pods.json"
         TEMPLATE ignition_template_data_volume, "ignition/data-volume.json"
+        TEMPLATE ignition_template_data_volume_create, "ignition/data-volume-create.json"
+        TEMPLATE ignition_template_sponsor, "ignition/sponsor.json"
 
         .section .note.GNU-stack,"",@progbits

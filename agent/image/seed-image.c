@@ -82,9 +82,9 @@ static const char *mkdirs_error(int r) {
 
 static int write_root(int image_fd, const ImagePartition *p, int sysext_fd, const char *sysext_name, char **reterr) {
         /* the link's directory and name, from render.h's one definition */
-        const char *link_name = strrchr(IGNITION_SYSEXT_LINK, '/') + 1;
-        _cleanup_free_ char *link_dir =
-                strndup(IGNITION_SYSEXT_LINK + 1, (size_t) (link_name - IGNITION_SYSEXT_LINK - 2));
+        static const char link_path[] = IGNITION_SYSEXT_LINK, sysext_dir[] = IGNITION_SYSEXT_DIR;
+        const char *link_name = strrchr(link_path, '/') + 1;
+        _cleanup_free_ char *link_dir = strndup(link_path + 1, (size_t) (link_name - link_path - 2));
         _cleanup_free_ char *target = NULL, *detail = NULL;
         _cleanup_image_mount_ ImageMount m = IMAGE_MOUNT_NULL;
         _cleanup_close_ int dir = -1, ext = -1;
@@ -96,7 +96,7 @@ static int write_root(int image_fd, const ImagePartition *p, int sysext_fd, cons
         if (r < 0)
                 return error_detail_set(reterr, r, "partition %u (%s): %s", p->number, p->label, detail);
 
-        dir = image_fs_mkdirs(m.root_fd, IGNITION_SYSEXT_DIR + 1, DIR_MODE);
+        dir = image_fs_mkdirs(m.root_fd, sysext_dir + 1, DIR_MODE);
         if (dir < 0)
                 return error_detail_set(reterr, dir, "partition %u (%s): cannot create %s: %s", p->number, p->label,
                                         IGNITION_SYSEXT_DIR, mkdirs_error(dir));

@@ -12,7 +12,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "bmc/bmc.h"
+#include "bmc/credentials.h"
 #include "core/cleanup.h"
+#include "core/secret.h"
 #include "core/log.h"
 #include "core/manager.h"
 #include "core/openssl-cleanup.h"
@@ -37,6 +40,7 @@
 struct CoordinatorService {
         Manager *m;
         Coordinator *core;
+        BmcInventory *inv;   /* the whole spec's BMCs: handed to a member with its lease */
         AuditLog *audit;
         sd_event_source *timer;
         int64_t halt_issued; /* the last accepted halt/resume's signing time (Unix ms) */
@@ -54,6 +58,7 @@ CoordinatorService *coordinator_service_free(CoordinatorService *s) {
                 return NULL;
         sd_event_source_disable_unref(s->timer);
         coordinator_free(s->core);
+        bmc_inventory_free(s->inv);
         audit_log_close(s->audit);
         free(s);
         return NULL;
@@ -172,6 +177,12 @@ int coordinator_service_start(Manager *m) {
                 return r;
         if (state_store_load(m->state, HALT_STATE_NAME, &halt) >= 0)
                 s->halt_issued = json_integer_value(json_object_get(halt, "issued_ms"));
+        {
+                _cleanup_free_ char *err = NULL;
+                r = bmc_inventory_from_spec(m->spec, &s->inv, &err);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot coordinate: %s", err ? err : "out of memory");
+        }
         r = audit_log_open(m->state_dir, AUDIT_FILE, &s->audit);
         if (r < 0)
                 return log_error_errno(r, "Cannot open the coordinator's audit log in %s", m->state_dir);
@@ -205,6 +216,46 @@ static int reply_error(int r, const char *message, unsigned *ret_status, json_t 
         return *ret_reply ? 0 : -ENOMEM;
 }
 
+/* What a member needs to drive `machine`'s BMC, and only for a machine it
+ * holds a lease on: the spec's bmc entry with the credential's content in
+ * place of its reference. Ignition carries members a public spec without
+ * BMCs; this travels only over the members' mutual TLS, and the seed's own
+ * provisioner (which has the whole spec) does not get it. NULL when there
+ * is nothing to add (the seed) or the credential cannot be read (logged:
+ * the member then fails the machine with a clear reason). */
+static json_t *lease_bmc(CoordinatorService *s, const char *member, const char *machine) {
+        const json_t *e;
+        json_t *bmc = NULL;
+        const BmcMachine *bm = bmc_inventory_find(s->inv, machine);
+        _cleanup_free_ char *user = NULL, *err = NULL;
+        _cleanup_secret_ Secret *pw = NULL;
+        size_t i;
+        int r;
+
+        if (streq(member, s->m->machine) || !bm)
+                return NULL;
+        json_array_foreach(json_object_get(spec_json(s->m->spec), "inventory"), i, e)
+                if (streq_ptr(json_string_value(json_object_get(e, "name")), machine))
+                        bmc = json_deep_copy(json_object_get(e, "bmc"));
+        if (!bmc)
+                return NULL;
+        (void) json_object_del(bmc, "credential");
+        r = bmc_credential_read(bm, &user, &pw, &err);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot hand %s the BMC credential of %s: %s", member, machine,
+                                  err ? err : strerror(-r));
+                json_decref(bmc);
+                return NULL;
+        }
+        /* jansson's allocations are wiped on free in stratad (secret.h) */
+        if (json_object_set_new(bmc, "username", json_string(user)) < 0 ||
+            json_object_set_new(bmc, "password", json_stringn((const char *) pw->data, pw->size)) < 0) {
+                json_decref(bmc);
+                return NULL;
+        }
+        return bmc;
+}
+
 static int do_acquire(CoordinatorService *s, const char *member, const CoordRequest *q, uint64_t now,
                       json_t *reply) {
         _cleanup_free_ CoordGrant *g = calloc(q->want ?: 1, sizeof(*g));
@@ -217,13 +268,19 @@ static int do_acquire(CoordinatorService *s, const char *member, const CoordRequ
                                 q->n_networks, now, g);
         if (n < 0)
                 return n;
-        for (int i = 0; i < n; i++)
-                if (json_array_append_new(leases, json_pack("{s:s, s:I, s:I, s:I, s:i}", "machine", g[i].machine,
-                                                            "token", (json_int_t) g[i].token, "expires_usec",
-                                                            (json_int_t) g[i].expires, "deadline_usec",
-                                                            (json_int_t) g[i].deadline, "generation",
-                                                            g[i].generation)) < 0)
+        for (int i = 0; i < n; i++) {
+                json_t *l = json_pack("{s:s, s:I, s:I, s:I, s:i}", "machine", g[i].machine, "token",
+                                      (json_int_t) g[i].token, "expires_usec", (json_int_t) g[i].expires,
+                                      "deadline_usec", (json_int_t) g[i].deadline, "generation", g[i].generation);
+                json_t *bmc = lease_bmc(s, member, g[i].machine);
+
+                if (!l || json_array_append_new(leases, l) < 0) {
+                        json_decref(bmc);
                         return -ENOMEM;
+                }
+                if (bmc)
+                        (void) json_object_set_new(l, "bmc", bmc);
+        }
         return 0;
 }
 
@@ -257,12 +314,22 @@ static int do_heartbeat(CoordinatorService *s, const char *member, const CoordRe
 
                 if (!m->lease.holder || !streq(m->lease.holder, member))
                         continue;
-                if (json_array_append_new(held, json_pack("{s:s, s:I, s:I, s:I, s:i, s:b}", "machine", m->name,
-                                                          "token", (json_int_t) m->lease.token, "expires_usec",
-                                                          (json_int_t) m->lease.expires, "deadline_usec",
-                                                          (json_int_t) m->lease.deadline, "generation",
-                                                          m->generation, "cycled", m->lease.cycled)) < 0)
+                json_t *l = json_pack("{s:s, s:I, s:I, s:I, s:i, s:b}", "machine", m->name, "token",
+                                      (json_int_t) m->lease.token, "expires_usec", (json_int_t) m->lease.expires,
+                                      "deadline_usec", (json_int_t) m->lease.deadline, "generation",
+                                      m->generation, "cycled", m->lease.cycled);
+                bool known = false;
+
+                if (!l || json_array_append_new(held, l) < 0)
                         return -ENOMEM;
+                /* the BMC again only for a lease the member did not name: one it forgot */
+                for (size_t k = 0; k < q->n_leases; k++)
+                        known = known || streq(q->machines[k], m->name);
+                if (!known) {
+                        json_t *bmc = lease_bmc(s, member, m->name);
+                        if (bmc)
+                                (void) json_object_set_new(l, "bmc", bmc);
+                }
         }
         return 0;
 }

@@ -161,7 +161,10 @@ static int attempt(JoinPhase *j) {
         w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
-        if (asprintf(&w->sponsor, "https://%s", listen) < 0 ||
+        /* Ignition's sponsor.env names the address that reaches the seed
+         * (the spec's listen address may be 0.0.0.0) */
+        if ((getenv("STRATA_SPONSOR") ? !(w->sponsor = strdup(getenv("STRATA_SPONSOR")))
+                                      : asprintf(&w->sponsor, "https://%s", listen) < 0) ||
             asprintf(&w->member_dir, "%s/%s", m->state_dir, PROVISIONER_MEMBER_DIR) < 0) {
                 work_free(w);
                 return -ENOMEM;
@@ -221,7 +224,7 @@ int join_phase_start(Manager *m) {
                 admitted(m, "member credentials from an earlier admission");
                 return 0;
         }
-        if (!json_string_value(json_object_get(json_object_get(att, "sponsor"), "listen")) ||
+        if ((!getenv("STRATA_SPONSOR") && !json_string_value(json_object_get(json_object_get(att, "sponsor"), "listen"))) ||
             !json_string_value(json_object_get(att, "fleet_ca"))) {
                 log_notice("The spec names no sponsor (attestation.sponsor.listen, attestation.fleet_ca): not joining");
                 return 0;

@@ -20,6 +20,7 @@
 #include "boot/boot-server.h"
 #include "core/cleanup.h"
 #include "core/curl-event.h"
+#include "core/error-detail.h"
 #include "core/fileio.h"
 #include "core/log.h"
 #include "core/manager.h"
@@ -56,6 +57,8 @@ typedef struct Held {
         Step step;
         bool busy;           /* a step is in flight */
         BmcClient *bmc;
+        BmcInventory *inv;   /* from the lease (a member's public spec has no BMCs); NULL: the spec's */
+        char *credential;    /* the file it reads its credential from, removed with the lease */
 } Held;
 
 struct Provisioner {
@@ -93,6 +96,10 @@ static void held_unref(Held *h) {
         if (!h || --h->refs > 0)
                 return;
         bmc_client_free(h->bmc);
+        bmc_inventory_free(h->inv);
+        if (h->credential)
+                (void) unlink(h->credential);
+        free(h->credential);
         free(h->machine);
         free(h);
 }
@@ -161,6 +168,64 @@ static Held *held_add(Provisioner *p, const char *machine, uint64_t token, uint6
                       .generation = generation, .step = step };
         p->held[p->n_held++] = h;
         return h;
+}
+
+static int guard(const char *machine, BmcOp op, void *userdata);
+
+/* The BMC of a leased machine as the coordinator handed it over mutual TLS
+ * (coordinator-service.c, lease_bmc): its credential goes to a 0600 file in
+ * the member directory, referenced from a copy of this node's spec whose
+ * entry for the machine carries the real endpoint, so the inventory the BMC
+ * layer checks holds this one BMC and nothing else. */
+static int held_set_bmc(Provisioner *p, Held *h, const json_t *bmc, char **reterr) {
+        const char *user = json_string_value(json_object_get(bmc, "username"));
+        const char *pw = json_string_value(json_object_get(bmc, "password"));
+        json_auto_t *doc = json_deep_copy(spec_json(p->m->spec)), *entry = json_deep_copy(bmc);
+        _cleanup_(spec_freep) Spec *spec = NULL;
+        _cleanup_free_ char *text = NULL, *cred = NULL;
+        _cleanup_close_ int fd = -1;
+        SpecErrors errs = {};
+        const json_t *e;
+        size_t i;
+        int r;
+
+        if (!doc || !entry)
+                return -ENOMEM;
+        if (!user || !pw || strchr(user, ':'))
+                return error_detail_set(reterr, -EBADMSG, "the coordinator sent no usable BMC credential");
+        if (asprintf(&h->credential, "%s/%s/bmc-%s", p->m->state_dir, PROVISIONER_MEMBER_DIR, h->machine) < 0 ||
+            asprintf(&cred, "%s:%s", user, pw) < 0) {
+                h->credential = NULL;
+                return -ENOMEM;
+        }
+        fd = open(h->credential, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        r = fd < 0 ? -errno : 0;
+        if (r >= 0 && write(fd, cred, strlen(cred)) != (ssize_t) strlen(cred))
+                r = -EIO;
+        secret_wipe(cred, strlen(cred));
+        if (r < 0)
+                return error_detail_set(reterr, r, "%s: %s", h->credential, strerror(-r));
+        (void) json_object_del(entry, "username");
+        (void) json_object_del(entry, "password");
+        if (json_object_set_new(entry, "credential", json_pack("{s:s}", "file", h->credential)) < 0)
+                return -ENOMEM;
+        json_array_foreach(json_object_get(doc, "inventory"), i, e)
+                if (streq_ptr(json_string_value(json_object_get(e, "name")), h->machine))
+                        (void) json_object_set((json_t *) e, "bmc", entry);
+        text = json_dumps(doc, JSON_COMPACT);
+        if (!text)
+                return -ENOMEM;
+        r = spec_parse(text, strlen(text), "lease", &spec, &errs);
+        spec_errors_clear(&errs);
+        if (r < 0)
+                return error_detail_set(reterr, r, "the BMC the coordinator sent for %s does not fit the spec",
+                                        h->machine);
+        r = bmc_inventory_from_spec(spec, &h->inv, reterr);
+        if (r < 0)
+                return r;
+        h->inv->guard = guard;
+        h->inv->guard_userdata = p;
+        return 0;
 }
 
 /* The BMC layer's guard (bmc.h): only a machine held here, under a lease
@@ -365,7 +430,7 @@ static void bmc_start(Held *h, BmcOp op) {
         _cleanup_free_ char *err = NULL;
         int r;
 
-        r = bmc_client_new(p->m->event, p->m->curl, p->inv, h->machine, NULL, &h->bmc, &err);
+        r = bmc_client_new(p->m->event, p->m->curl, h->inv ? h->inv : p->inv, h->machine, NULL, &h->bmc, &err);
         if (r >= 0) {
                 /* done never runs from inside start: the reference is taken in time */
                 r = bmc_client_start(h->bmc, op, NULL, on_bmc_done, h);
@@ -520,6 +585,14 @@ static void on_acquired(Provisioner *p, int r, unsigned status, json_t *reply, v
                 audit(p, h, "lease-granted", 0, NULL);
                 log_info("Leased %s (token %llu, generation %d)", machine, (unsigned long long) h->token,
                          h->generation);
+                if (json_object_get(l, "bmc")) {
+                        _cleanup_free_ char *err = NULL;
+                        int w = held_set_bmc(p, h, json_object_get(l, "bmc"), &err);
+                        if (w < 0) {
+                                report(p, h, "failed", err ? err : strerror(-w));
+                                continue;
+                        }
+                }
                 held_kick(h);
         }
 }
@@ -606,6 +679,14 @@ static void on_heartbeat(Provisioner *p, int r, unsigned status, json_t *reply, 
                 if (!h)
                         return (void) log_error_errno(-ENOMEM, "Cannot track a lease");
                 audit(p, h, "lease-adopted", 0, h->step == STEP_WATCH ? "power cycle already fenced" : NULL);
+                if (json_object_get(l, "bmc")) {
+                        _cleanup_free_ char *err = NULL;
+                        int w = held_set_bmc(p, h, json_object_get(l, "bmc"), &err);
+                        if (w < 0) {
+                                report(p, h, "failed", err ? err : strerror(-w));
+                                continue;
+                        }
+                }
                 if (h->step == STEP_WATCH && p->m->boot)
                         (void) boot_server_grant(p->m->boot, machine, 600, NULL);
                 held_kick(h);

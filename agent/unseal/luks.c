@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <systemd/sd-event.h>
 
@@ -299,6 +300,37 @@ int luks_bind(const char *device, const char *pin, const json_t *config, const S
         return 0;
 }
 
+int luks_active_match(bool active, const char *active_uuid, const char *uuid) {
+        if (!active)
+                return 0;
+        return active_uuid && uuid && *uuid && strcasecmp(active_uuid, uuid) == 0 ? 1 : -EEXIST;
+}
+
+/* Is `name` active already, and as this volume? luks_active_match() on
+ * what device-mapper says; CRYPT_INVALID (no device-mapper, or it cannot
+ * answer) is "not active": activating will then say what is wrong. */
+static int luks_find_active(Luks *l, const char *name) {
+        /* through our handle, so a complaint goes to our log callback */
+        crypt_status_info st = crypt_status(l->cd, name);
+        struct crypt_device *cd = NULL;
+        const char *active_uuid = NULL, *uuid = crypt_get_uuid(l->cd);
+        int r;
+
+        l->last_error[0] = '\0';
+        if (st != CRYPT_ACTIVE && st != CRYPT_BUSY)
+                return 0;
+        /* loads the header of the device behind the mapping, if LUKS */
+        if (crypt_init_by_name(&cd, name) >= 0)
+                active_uuid = crypt_get_uuid(cd);
+        r = luks_active_match(true, active_uuid, uuid);
+        if (r == -EEXIST)
+                unseal_report_add(l->report, l->device, "%s is open already, but not as this volume (LUKS UUID %s, "
+                                  "the mapping's %s); close it or choose another name",
+                                  name, uuid ? uuid : "unknown", active_uuid ? active_uuid : "unknown");
+        crypt_free(cd);
+        return r;
+}
+
 int luks_unlock(const char *device, const char *name, const UnsealOptions *o, UnsealReport *report,
                 int *ret_keyslot) {
         _cleanup_(luks_close) Luks l = { 0 };
@@ -306,9 +338,17 @@ int luks_unlock(const char *device, const char *name, const UnsealOptions *o, Un
         unsigned n_clevis = 0;
         int r;
 
+        if (ret_keyslot)
+                *ret_keyslot = -1;
         r = luks_open(&l, device, report);
         if (r < 0)
                 return r;
+        /* before any tang request or TPM unseal: an open volume needs neither */
+        if (name) {
+                r = luks_find_active(&l, name);
+                if (r != 0)
+                        return r;
+        }
         for (int t = 0; t < LUKS_TOKEN_MAX; t++) {
                 _cleanup_(luks_token_done) LuksToken tok = { .keyslot = -1 };
                 _cleanup_secret_ Secret *pass = NULL;
@@ -340,6 +380,12 @@ int luks_unlock(const char *device, const char *name, const UnsealOptions *o, Un
                                           "(token and keyslot out of sync)",
                                           tok.keyslot);
                         continue;
+                }
+                if (r == -EEXIST && name) {
+                        /* opened meanwhile (a second unit, Ignition): fine if by this volume */
+                        int k = luks_find_active(&l, name);
+                        if (k != 0)
+                                return k;
                 }
                 if (r < 0) {
                         /* device-mapper trouble or a name in use: another token would fare no better */

@@ -15,10 +15,12 @@
  *   -ENOKEY  no token could be decrypted into a passphrase that opens its
  *            keyslot (unlock), or regen has no way to authorise
  *   -ENOSPC  every keyslot is in use
+ *   -EEXIST  unlock: the device-mapper name is in use by another device
  *   -EIO, -ENOMEM, other -errno from libcryptsetup: local faults */
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "core/secret.h"
 #include "unseal/luks-token.h"
@@ -43,9 +45,22 @@ int luks_bind(const char *device, const char *pin, const json_t *config, const S
 /* Tries the clevis tokens in order until one decrypts to a passphrase that
  * opens its keyslot, then activates DEVICE as `name`; with name NULL it
  * only verifies (`--test`, no device-mapper needed). The keyslot that
- * opened in *ret_keyslot (may be NULL). */
+ * opened in *ret_keyslot (may be NULL; -1 when nothing was opened).
+ * Idempotent: when `name` is active already and is this volume (the same
+ * LUKS UUID: Ignition left it open on first boot, another unit or an
+ * earlier stratad opened it), returns 1 and decrypts nothing; when `name`
+ * is active but is something else, -EEXIST (reported). */
 int luks_unlock(const char *device, const char *name, const UnsealOptions *o, UnsealReport *report,
                 int *ret_keyslot);
+
+/* The decision behind luks_unlock()'s idempotence, apart from
+ * device-mapper so it can be tested: the mapping `name` is `active` (or
+ * not), backed by a LUKS volume with UUID `active_uuid` (NULL: not LUKS,
+ * or its header could not be read); the device to unlock has `uuid`.
+ * 0: not active, go on and open it; 1: active and the same volume (UUIDs
+ * compared as RFC 4122 text, case-insensitively), nothing to do;
+ * -EEXIST: active and not provably this volume. */
+int luks_active_match(bool active, const char *active_uuid, const char *uuid);
 
 typedef struct LuksRegenResult {
         size_t n;

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
-#include <unistd.h>
 
 #include "core/cleanup.h"
 #include "core/log.h"
@@ -58,17 +57,18 @@ static int unseal_attempt(UnsealPhase *p) {
         (void) unseal_policy_config(spec_json(m->spec), &config, &o);
         o.tcti = p->tcti;
 
-        /* opened before us (strata-unseal@.service orders itself before the
-         * data volume's mount): nothing to do but say so */
+        /* Opened before us (strata-unseal@.service orders itself before the
+         * data volume's mount; Ignition leaves it open on first boot; a
+         * restarted stratad finds its own): luks_unlock() says so with 1,
+         * after checking the mapping is this volume, and decrypts nothing. */
         snprintf(mapper, sizeof(mapper), "/dev/mapper/%s", name);
-        if (!p->verify_only && access(mapper, F_OK) == 0) {
+        r = luks_unlock(device, p->verify_only ? NULL : name, &o, &report, &slot);
+        if (r == 1) {
                 log_struct(LOG_INFO, 0,
                            LOG_FIELDS({ "MESSAGE_ID", LOG_MESSAGE_ID_UNSEALED }, { "STRATA_PHASE", "unseal" }),
                            "Data volume %s is open already as %s", device, mapper);
                 return 0;
         }
-
-        r = luks_unlock(device, p->verify_only ? NULL : name, &o, &report, &slot);
         (void) metrics_counter_add(m->metrics, "strata_unseal_attempts_total", "Data volume unseal attempts, by result.",
                                    METRIC_LABELS("result", r < 0 ? "failed" : "ok"), 1);
         for (size_t i = 0; i < report.n_lines; i++)

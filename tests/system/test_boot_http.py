@@ -1,12 +1,14 @@
 """stratad's HTTP boot server, from another host on the LAN (netboot.py):
-the per-machine iPXE script, Range and HEAD on the boot files, Ignition,
-404 for machines without a lease, and a 1 GiB file served with flat memory."""
+the per-machine iPXE script (from images/pxe/boot.ipxe), Range and HEAD on
+the boot files, Ignition with the public spec, 404 for machines without a
+lease, and a 1 GiB file served with flat memory."""
 import hashlib
 import json
 import os
 import random
 import re
 import time
+import urllib.parse
 
 import pytest
 
@@ -68,6 +70,9 @@ def test_ipxe_script_for_a_leased_machine(lab, stratad):
     script = body.decode()
     lines = [line.strip() for line in script.splitlines() if line.strip() and not line.startswith("#!")]
     assert script.startswith("#!ipxe"), script
+    # from images/pxe/boot.ipxe: its comment lines stay home, every placeholder is filled in
+    assert [line for line in script.splitlines() if line.startswith("#")] == ["#!ipxe"], script
+    assert not re.search(r"@[A-Z0-9_]+@", script), script
     d = hexhyp(MACHINES["http-leased"])
     kernel = [line for line in lines if line.startswith("kernel ")]
     initrd = [line for line in lines if line.startswith("initrd ")]
@@ -143,6 +148,15 @@ def test_ignition_config_for_a_leased_machine(lab, stratad):
                for f in config.get("storage", {}).get("files", []) if "source" in f.get("contents", {})}
     url = f"{BASE}{path('http-leased', name)}"
     assert sources.get(url) == "sha512-" + hashlib.sha512(netboot.SYSEXT_DATA).hexdigest(), sources
+    # the public spec: no machine's BMC endpoint or credential reference goes out
+    spec_url = [f["contents"]["source"] for f in config["storage"]["files"] if f["path"] == "/etc/strata/spec.json"]
+    assert len(spec_url) == 1 and spec_url[0].startswith("data:,"), spec_url
+    node_spec = json.loads(urllib.parse.unquote(spec_url[0][len("data:,"):]))
+    assert {m["name"] for m in node_spec["inventory"]} == set(MACHINES)
+    for m in node_spec["inventory"]:
+        assert m["bmc"] == {"endpoint": "https://withheld.invalid", "credential": {"systemd_credential": "strata-withheld"},
+                            "tls": {"mode": "system"}}, m
+    assert b"bmc-credential" not in body and b"127.0.0.1%3A9" not in body and b"127.0.0.1:9" not in body
     stratad.wait_event("http-leased", "ignition-served")
     assert "Lease http-leased: ignition-served" in stratad.output()
 

@@ -1,13 +1,18 @@
 """`strata ignition render`: every example spec in every role (and with a data
-volume where the spec allows one) renders a config that Debian's
-ignition-validate accepts silently and that passes Strata's own checks, made
-here independently of the C code: clevis threshold within its key sources,
-sysext link and file named after the extension-release with the file's real
-SHA-512, the public spec and fleet CA as given, no secret anywhere (data: URLs
-decoded), mount units that systemd-analyze verifies. Then the refusals: a
-token in the spec, a key in the fleet CA file, a password in the sysext URL, a
-tang server Ignition cannot bind to, an unknown machine, usage errors; and -o
-replaces its file only on success."""
+volume where the spec allows one, created or existing) renders a config that
+Debian's ignition-validate accepts silently and that passes Strata's own
+checks, made here independently of the C code: clevis threshold within its key
+sources (Ignition's own form, or the custom sss pin carrying the spec's PCR
+policy, equal to `strata unseal policy`), no wiping, sysext link and file
+named after the extension-release with the file's real SHA-512, the public
+spec (no BMC endpoint or credential reference of any machine, no reference
+to the fleet CA's key, and still a spec `strata spec validate` accepts; the
+whole spec only with --full-spec), the fleet CA and the
+sponsor as given, no secret anywhere (data: URLs decoded), mount units that
+systemd-analyze verifies. Then the refusals: a key in the fleet CA file, a
+password in the sysext URL, a sponsor URL that is not https, a tang server
+Ignition cannot bind to, an unknown machine, usage errors; secret-shaped BMC
+fields never leave; and -o replaces its file only on success."""
 import base64
 import copy
 import hashlib
@@ -43,6 +48,43 @@ def with_volume(spec):
 def can_bind(spec):
     """Ignition's clevis binding needs every tang server's thumbprint."""
     return all("thumbprint" in t for t in spec["tang"])
+
+
+WITHHELD_BMC = {"endpoint": "https://withheld.invalid", "credential": {"systemd_credential": "strata-withheld"},
+                "tls": {"mode": "system"}}
+SPONSOR_URL = "https://192.0.2.11:7443"
+
+
+def public_spec(spec, fleet_ca=True):
+    """What a node may read: every machine's BMC withheld, the sponsor
+    without its CA key reference, the fleet CA where Ignition writes it (or
+    none), no editor hint."""
+    pub = copy.deepcopy(spec)
+    pub.pop("$schema", None)
+    for m in pub["inventory"]:
+        m["bmc"] = WITHHELD_BMC
+    if "sponsor" in pub["attestation"]:
+        pub["attestation"]["sponsor"]["fleet_ca_key"] = {"systemd_credential": "strata-withheld"}
+    if fleet_ca:
+        pub["attestation"]["fleet_ca"] = "/etc/strata/fleet-ca.pem"
+    else:
+        pub["attestation"].pop("fleet_ca", None)
+    return pub
+
+
+def expected_clevis(spec):
+    """Ignition's own clevis form binds tpm2 without PCRs ("tpm2": {}), so a
+    PCR policy needs the custom sss pin with clevis' config."""
+    tpm2, tang = spec["unseal"]["tpm2"], spec["tang"]
+    if not (tpm2["enabled"] and tpm2["pcr_ids"]):
+        return {"tang": [{"url": t["url"], "thumbprint": t["thumbprint"]} for t in tang],
+                "tpm2": tpm2["enabled"], "threshold": spec["unseal"]["threshold"]}
+    pins = {"tpm2": {"pcr_bank": tpm2["pcr_bank"], "pcr_ids": ",".join(str(p) for p in tpm2["pcr_ids"]),
+                     "key": tpm2["key"]}}
+    if tang:
+        pins["tang"] = [{"url": t["url"], "thp": t["thumbprint"]} for t in tang]
+    return {"custom": {"pin": "sss", "needsNetwork": bool(tang),
+                       "config": {"t": spec["unseal"]["threshold"], "pins": pins}}}
 
 
 @pytest.fixture(scope="module")
@@ -95,13 +137,28 @@ def file_text(config, path):
 
 def check_clevis_threshold(config):
     for i, luks in enumerate(config["storage"].get("luks", [])):
+        assert luks.get("wipeVolume") is not True, f"$.storage.luks[{i}] wipes the volume"
         clevis = luks.get("clevis")
-        if not clevis or "custom" in clevis:
+        if not clevis:
+            continue
+        if "custom" in clevis:
+            # Ignition refuses custom next to its own fields
+            assert set(clevis) == {"custom"}, clevis
+            custom = clevis["custom"]
+            assert custom["pin"] == "sss"
+            c = json.loads(custom["config"])
+            sources = sum(len(v) if isinstance(v, list) else 1 for v in c["pins"].values())
+            assert 1 <= c["t"] <= sources, f"$.storage.luks[{i}]: t {c['t']}, {sources} key sources"
+            tang = c["pins"].get("tang", [])
+            assert all(t.get("thp") for t in tang)
+            assert custom.get("needsNetwork", False) == bool(tang)
             continue
         sources = len(clevis.get("tang", [])) + (1 if clevis.get("tpm2") else 0)
         threshold = clevis.get("threshold", 1)
         assert 1 <= threshold <= sources, f"$.storage.luks[{i}]: threshold {threshold}, {sources} key sources"
         assert all(t.get("thumbprint") for t in clevis.get("tang", []))
+    for i, fs in enumerate(config["storage"].get("filesystems", [])):
+        assert fs.get("wipeFilesystem") is not True, f"$.storage.filesystems[{i}] wipes the filesystem"
 
 
 def check_sysext(config, sysext_file, fetched=True):
@@ -183,23 +240,34 @@ def test_secret_finder_finds():
 
 # ---- every example, every role -------------------------------------------------
 
-CASES = [(f, role, vol) for f in EXAMPLE_FILES for role in ROLES for vol in (False, True)
+def without_pcrs(spec):
+    spec = copy.deepcopy(spec)
+    spec["unseal"]["tpm2"]["pcr_ids"] = []
+    return spec
+
+
+# volume: None (no volume in the spec), "create", "exists" (--volume-exists),
+# "nopcr" (created, tpm2 without a PCR policy: Ignition's own clevis form)
+CASES = [(f, role, vol) for f in EXAMPLE_FILES for role in ROLES for vol in (None, "create", "exists", "nopcr")
          if not vol or can_bind(load_example(f))]
 
 
 @pytest.mark.parametrize("example,role,volume", CASES,
-                         ids=[f"{f[:-5]}-{r}{'-volume' if v else ''}" for f, r, v in CASES])
+                         ids=[f"{f[:-5]}-{r}{'-volume-' + v if v else ''}" for f, r, v in CASES])
 def test_render_validates_and_passes_strata_checks(tmp_path, assets, example, role, volume):
     if not shutil.which("ignition-validate"):
         pytest.skip("ignition-validate is missing (Debian package ignition; tools/deps.sh check installs it)")
     spec = load_example(example)
     if volume:
         spec = with_volume(spec)
+    if volume == "nopcr":
+        spec = without_pcrs(spec)
     spec_path = write_spec(tmp_path, spec)
     machine = spec["inventory"][-1]["name"]
     out = tmp_path / "node.ign"
+    extra = ["--volume-exists"] if volume == "exists" else []
     r = render(spec_path, machine, "--role", role, "--sysext", str(assets["sysext"]), "--sysext-url", SYSEXT_URL,
-               "--fleet-ca", str(assets["ca"]), "-o", str(out))
+               "--fleet-ca", str(assets["ca"]), "--sponsor", SPONSOR_URL, "-o", str(out), *extra)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "" and r.stderr == ""
     assert sorted(os.listdir(tmp_path)) == ["node.ign", "spec.json"]  # no temporary file left behind
@@ -214,23 +282,41 @@ def test_render_validates_and_passes_strata_checks(tmp_path, assets, example, ro
     assert find_secrets(config) == []
 
     assert file_text(config, "/etc/hostname") == machine + "\n"
-    assert json.loads(file_text(config, "/etc/strata/spec.json")) == spec
+    node_spec = json.loads(file_text(config, "/etc/strata/spec.json"))
+    assert node_spec == public_spec(spec)
     assert file_entry(config, "/etc/strata/spec.json")["mode"] == 0o644
+    # what stratad on the node will load: the same schema and checks
+    (tmp_path / "node-spec.json").write_text(json.dumps(node_spec))
+    v = run(STRATA, "spec", "validate", str(tmp_path / "node-spec.json"))
+    assert v.returncode == 0, v.stdout + v.stderr
+    (tmp_path / "node-spec.json").unlink()
     assert file_text(config, "/etc/strata/fleet-ca.pem") == assets["ca"].read_text()
+    assert file_text(config, "/etc/strata/sponsor.env") == f"STRATA_SPONSOR={SPONSOR_URL}\n"
     assert f"STRATA_ROLE={role}\n" in file_text(config, "/etc/strata/node.env")
     units = {u["name"]: u for u in config["systemd"]["units"]}
     assert units["stratad.service"]["enabled"] is True
     assert units["stratad.socket"]["enabled"] is True
     luks = config["storage"].get("luks", [])
-    if volume:
+    if volume in ("create", "nopcr"):
         assert [l["name"] for l in luks] == ["strata-data"]
         assert luks[0]["wipeVolume"] is False
-        assert luks[0]["clevis"] == {"tang": [{"url": t["url"], "thumbprint": t["thumbprint"]} for t in spec["tang"]],
-                                     "tpm2": spec["unseal"]["tpm2"]["enabled"],
-                                     "threshold": spec["unseal"]["threshold"]}
+        clevis = copy.deepcopy(luks[0]["clevis"])
+        if "custom" in clevis:
+            clevis["custom"]["config"] = json.loads(clevis["custom"]["config"])
+            # the same policy `strata unseal policy` gives luks-bind and regen
+            p = run(STRATA, "unseal", "policy", str(spec_path))
+            assert p.returncode == 0, p.stderr
+            assert json.loads(p.stdout.splitlines()[-1]) == clevis["custom"]["config"]
+        assert clevis == expected_clevis(spec)
+        assert [f["device"] for f in config["storage"]["filesystems"]] == ["/dev/mapper/strata-data"]
+    else:
+        # no volume, or one that exists: Ignition must not touch the disk
+        assert luks == [] and config["storage"].get("filesystems", []) == []
+        assert not any(d["path"].startswith("/var/mnt/strata") for d in config["storage"].get("directories", []))
+    if volume:
         assert {"var-mnt-strata.mount", "var-lib-strata.mount", "var-lib-k0s.mount"} <= set(units)
     else:
-        assert luks == []
+        assert "var-mnt-strata.mount" not in units
 
 
 def test_seed_image_config_links_the_sysext_on_disk(tmp_path, assets):
@@ -285,25 +371,67 @@ def test_data_volume_units_verify(tmp_path, assets):
     assert (v.returncode, v.stdout, v.stderr) == (0, "", "")
 
 
+def test_public_spec_carries_no_bmc_or_sponsor_secrets(tmp_path, assets):
+    """The operator's spec names every BMC, its credential reference, and the
+    sponsor's CA key reference: none of it goes to a node (the sponsor's
+    address does)."""
+    spec = with_volume(load_example("rack.json"))
+    spec["attestation"]["fleet_ca"] = "/etc/strata/operator/fleet-ca.pem"
+    spec["attestation"]["sponsor"] = {"listen": "0.0.0.0:7443", "policy": "/etc/strata/policy.json",
+                                      "policy_signature": "/etc/strata/policy.sig",
+                                      "fleet_ca_key": {"file": "/etc/strata/credentials/fleet-ca.key"}}
+    spec_path = write_spec(tmp_path, spec)
+    assert run(STRATA, "spec", "validate", str(spec_path)).returncode == 0
+    config = render_ok(spec_path, "r1-ctl1", assets)
+    text = json.dumps(config)
+    decoded = file_text(config, "/etc/strata/spec.json")
+    for m in spec["inventory"]:
+        bmc = m["bmc"]
+        for value in [bmc["endpoint"], bmc.get("username"), bmc.get("serial"), bmc.get("uuid"),
+                      bmc.get("system_id"), *bmc["credential"].values(), bmc["tls"].get("ca_file"),
+                      bmc["tls"].get("fingerprint")]:
+            if value:
+                assert json.dumps(value) not in decoded, value  # as a JSON string value
+    assert "credentials" not in text and "withheld.invalid" in text
+    for absent in ("credentials/", "/etc/strata/operator"):
+        assert absent not in decoded
+    node_spec = json.loads(decoded)
+    assert node_spec == public_spec(spec)
+    # what a joiner needs: where the sponsor listens, and the CA to pin it to
+    assert node_spec["attestation"]["sponsor"]["listen"] == "0.0.0.0:7443"
+    assert node_spec["attestation"]["fleet_ca"] == "/etc/strata/fleet-ca.pem"
+
+
+def test_full_spec_for_the_seed_medium(tmp_path, assets):
+    spec_path = os.path.join(EXAMPLES, "rack.json")
+    config = render_ok(spec_path, "r1-seed", assets, "--full-spec")
+    assert json.loads(file_text(config, "/etc/strata/spec.json")) == load_example("rack.json")
+
+
 # ---- refusals -------------------------------------------------------------------
 
-@pytest.mark.parametrize("field,value,what", [
-    ("serial", FAKE_JWT, "JWT-like token"),
-    ("username", "k8s9z1.0a1b2c3d4e5f6g7h", "Kubernetes bootstrap token"),
-    ("serial", "AKIAIOSFODNN7EXAMPLE", "AWS access key ID"),
+@pytest.mark.parametrize("field,value", [
+    ("serial", FAKE_JWT),
+    ("username", "k8s9z1.0a1b2c3d4e5f6g7h"),
+    ("serial", "AKIAIOSFODNN7EXAMPLE"),
 ], ids=["jwt", "kube-bootstrap-token", "aws-key"])
-def test_token_in_spec_is_refused_with_its_path(tmp_path, assets, field, value, what):
+def test_token_in_bmc_fields_never_leaves(tmp_path, assets, field, value):
     spec = load_example("rack.json")
     spec["inventory"][3]["bmc"][field] = value
     spec_path = write_spec(tmp_path, spec)
     assert run(STRATA, "spec", "validate", str(spec_path)).returncode == 0  # the spec check alone lets it pass
-    out = tmp_path / "node.ign"
-    r = render(spec_path, "r1-ctl1", "--sysext-name", SYSEXT_NAME, "-o", str(out))
+    r = render(spec_path, "r1-ctl1", "--sysext-name", SYSEXT_NAME)
+    assert r.returncode == 0, r.stderr
+    assert value not in r.stdout and urllib.parse.quote(value, safe="") not in r.stdout
+    assert value not in file_text(json.loads(r.stdout), "/etc/strata/spec.json")
+
+
+@pytest.mark.parametrize("url", ["http://192.0.2.11:7443", "https://192.0.2.11:7443/a b", "192.0.2.11:7443"],
+                         ids=["http", "space", "no-scheme"])
+def test_sponsor_url_must_be_https(url):
+    r = render(os.path.join(EXAMPLES, "rack.json"), "r1-ctl1", "--sysext-name", SYSEXT_NAME, "--sponsor", url)
     assert r.returncode == 1
-    assert f"(/etc/strata/spec.json): a {what}" in r.stderr or f"(/etc/strata/spec.json): an {what}" in r.stderr
-    assert f"inside its data: URL at $.inventory[3].bmc.{field}" in r.stderr
-    assert value not in r.stderr and r.stdout == ""
-    assert not out.exists()
+    assert "sponsor URL is not https://HOST:PORT" in r.stderr and r.stdout == ""
 
 
 def test_private_key_in_fleet_ca_is_refused(tmp_path, assets):

@@ -22,6 +22,7 @@ ignition-validate, and two runs are byte-identical."""
 import gzip
 import hashlib
 import json
+import urllib.parse
 import os
 import shutil
 import stat
@@ -308,7 +309,10 @@ def test_seed_image(work, assets, example):
     v = run("ignition-validate", str(restored / "config.ign"))
     assert (v.returncode, v.stdout, v.stderr) == (0, "", "")
     config = json.loads(text)
-    assert config == rendered(spec, machine, "--role", "seed", "--sysext-name", SYSEXT_NAME)
+    # the seed's own disk: the whole spec (it coordinates and sponsors)
+    assert config == rendered(spec, machine, "--role", "seed", "--sysext-name", SYSEXT_NAME, "--full-spec")
+    spec_file = next(f for f in config["storage"]["files"] if f["path"] == "/etc/strata/spec.json")
+    assert "withheld" not in urllib.parse.unquote(spec_file["contents"]["source"])
     links = config["storage"]["links"]
     assert [(l["path"], l["target"]) for l in links] == [
         ("/etc/extensions/strata-agent.raw", f"/opt/extensions/strata/{SYSEXT_NAME}")]

@@ -1,11 +1,15 @@
 /* Tests for agent/ignition: the rendered config per role (sysext, hash and
- * link, units, public spec, fleet CA, data volume with its LUKS2/clevis
- * binding and mount units), the refusals (unknown machine, bad options, a
- * tang server without a thumbprint, secrets in the spec or the options),
- * the lint (clevis threshold, sysext naming and hash), the secret scan's
- * shapes and non-shapes, and the helpers under them: data: URLs, systemd
- * unit-name escaping, template expansion and merging. Specs start from
- * proto/examples (under $STRATA_SRCDIR, default "."). */
+ * link, units, public spec, fleet CA, sponsor, data volume with its
+ * LUKS2/clevis binding, custom sss pin when tpm2 binds to PCRs, mount
+ * units, and the config for a volume that exists already), the refusals
+ * (unknown machine, bad options, a tang server without a thumbprint,
+ * secrets in the options), the public spec (no BMC endpoint or credential
+ * reference, no sponsor, still a spec stratad accepts), the sponsor URL,
+ * the lint (clevis threshold, custom pins, no wiping, sysext naming and
+ * hash), the secret scan's shapes and non-shapes, and the helpers under
+ * them: data: URLs, systemd unit-name escaping, template expansion (JSON
+ * and text) and merging. Specs start from proto/examples (under
+ * $STRATA_SRCDIR, default "."). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +26,7 @@
 #include "ignition/render.h"
 #include "ignition/template.h"
 #include "ignition/unit-name.h"
+#include "unseal/policy.h"
 
 #define SYSEXT "strata-agent-0.1.0-x86-64.raw"
 #define SOURCE "http://192.0.2.11:8080/boot/52-54-00-0a-00-02/" SYSEXT
@@ -52,6 +57,11 @@ static const char fake_private_key[] =
 #define FAKE_JWT "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJub2RlMSJ9.c2lnbmF0dXJlLW5vdC1yZWFsLWF0LWFsbA"
 
 /* ---- helpers -------------------------------------------------------------- */
+
+static char *mfree_str(char *p) {
+        free(p);
+        return NULL;
+}
 
 static json_t *example(const char *name) {
         const char *dir = getenv("STRATA_SRCDIR");
@@ -176,7 +186,7 @@ static const char *dropin(const json_t *config, const char *unit_name, const cha
 static void test_ignition_render_controller(void **state) {
         _cleanup_spec_ Spec *s = rack();
         IgnitionRenderOptions o = options("r1-ctl1");
-        json_auto_t *c = render_ok(s, &o), *spec_copy = NULL;
+        json_auto_t *c = render_ok(s, &o), *spec_copy = NULL, *public_spec = NULL;
         _cleanup_free_ char *hostname = NULL, *spec = NULL, *env = NULL;
         const json_t *sysext, *link;
 
@@ -186,12 +196,15 @@ static void test_ignition_render_controller(void **state) {
         hostname = file_text(c, "/etc/hostname");
         assert_string_equal(hostname, "r1-ctl1\n");
 
-        /* the public spec, mode 0644, exactly the validated spec */
+        /* the public spec, mode 0644: the spec without what only members get */
         assert_int_equal(json_integer_value(json_object_get(file(c, IGNITION_SPEC_PATH), "mode")), 0644);
         spec = file_text(c, IGNITION_SPEC_PATH);
         spec_copy = json_loads(spec, 0, NULL);
         assert_non_null(spec_copy);
-        assert_true(json_equal(spec_copy, spec_json(s)));
+        assert_int_equal(ignition_public_spec(spec_json(s), NULL, &public_spec), 0);
+        assert_true(json_equal(spec_copy, public_spec));
+        assert_null(strstr(spec, "credentials/bmc"));
+        assert_null(strstr(spec, "192.0.2.101"));
 
         /* the sysext: fetched with its SHA-512, linked under its release name */
         sysext = file(c, IGNITION_SYSEXT_DIR "/" SYSEXT);
@@ -210,13 +223,17 @@ static void test_ignition_render_controller(void **state) {
         assert_true(json_is_true(json_object_get(unit(c, "strata-member-renew.timer"), "enabled")));
         assert_non_null(strstr(dropin(c, "multi-user.target", "50-strata.conf"), "Upholds=stratad.service\n"));
         assert_non_null(strstr(dropin(c, "sockets.target", "50-strata.conf"), "Wants=stratad.socket\n"));
+        /* stratad knows its machine (--machine from $STRATA_MACHINE) */
+        assert_non_null(strstr(dropin(c, "stratad.service", "50-strata-node.conf"),
+                               "EnvironmentFile=-/etc/strata/node.env\n"));
 
         env = file_text(c, "/etc/strata/node.env");
         assert_string_equal(env, "STRATA_MACHINE=r1-ctl1\nSTRATA_ROLE=controller\n");
-        /* controllers run no pods; no volume in rack.json; no CA given */
+        /* controllers run no pods; no volume in rack.json; no CA or sponsor given */
         assert_null(file(c, "/etc/sysctl.d/50-strata-pods.conf"));
         assert_null(json_object_get(json_object_get(c, "storage"), "luks"));
         assert_null(file(c, IGNITION_FLEET_CA_PATH));
+        assert_null(file(c, IGNITION_SPONSOR_ENV_PATH));
 }
 
 static void test_ignition_render_roles(void **state) {
@@ -298,8 +315,9 @@ static void test_ignition_render_data_volume(void **state) {
         IgnitionRenderOptions o = options("r2-wrk1");
         json_auto_t *c = render_ok(s, &o);
         const json_t *luks = json_array_get(json_object_get(json_object_get(c, "storage"), "luks"), 0);
-        const json_t *clevis = json_object_get(luks, "clevis"), *tang = json_object_get(clevis, "tang");
+        const json_t *clevis = json_object_get(luks, "clevis"), *custom = json_object_get(clevis, "custom"), *tang;
         const json_t *fs = entry(c, "storage", "filesystems", "device", "/dev/mapper/strata-data");
+        json_auto_t *config = NULL, *policy = NULL;
         const char *mount;
 
         (void) state;
@@ -308,13 +326,27 @@ static void test_ignition_render_data_volume(void **state) {
         assert_string_equal(json_string_value(json_object_get(luks, "device")), "/dev/disk/by-partlabel/strata-data");
         assert_true(json_is_false(json_object_get(luks, "wipeVolume")));
         assert_null(json_object_get(luks, "keyFile"));
-        /* the spec's unseal policy: both tang servers, tpm2, threshold 2 */
+        /* the spec's unseal policy binds tpm2 to PCR 7, which Ignition's own
+         * clevis form cannot say: a custom sss pin with the policy's config
+         * (both tang servers with their thumbprints, tpm2 on PCR 7, t 2),
+         * exactly as `strata unseal policy` builds it */
+        assert_null(json_object_get(clevis, "tang"));
+        assert_null(json_object_get(clevis, "tpm2"));
+        assert_null(json_object_get(clevis, "threshold"));
+        assert_string_equal(json_string_value(json_object_get(custom, "pin")), "sss");
+        assert_true(json_is_true(json_object_get(custom, "needsNetwork")));
+        config = json_loads(json_string_value(json_object_get(custom, "config")), 0, NULL);
+        assert_non_null(config);
+        assert_int_equal(unseal_policy_config(spec_json(s), &policy, NULL), 0);
+        assert_true(json_equal(config, policy));
+        tang = json_object_get(json_object_get(config, "pins"), "tang");
         assert_int_equal(json_array_size(tang), 2);
-        assert_string_equal(json_string_value(json_object_get(json_array_get(tang, 1), "url")), "http://198.51.100.10:7500");
-        assert_string_equal(json_string_value(json_object_get(json_array_get(tang, 1), "thumbprint")),
+        assert_string_equal(json_string_value(json_object_get(json_array_get(tang, 1), "thp")),
                             "qAfHp2symCDqKjkIwcFXmyNwejyqG88EF0TO4flo0j0");
-        assert_true(json_is_true(json_object_get(clevis, "tpm2")));
-        assert_int_equal(json_integer_value(json_object_get(clevis, "threshold")), 2);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(config, "pins"), "tpm2"),
+                                                              "pcr_ids")),
+                            "7");
+        assert_int_equal(json_integer_value(json_object_get(config, "t")), 2);
 
         assert_non_null(fs);
         assert_string_equal(json_string_value(json_object_get(fs, "format")), "ext4");
@@ -332,6 +364,9 @@ static void test_ignition_render_data_volume(void **state) {
         assert_non_null(strstr(mount, "Where=/var/lib/k0s\n"));
         assert_true(json_is_true(json_object_get(unit(c, "var-lib-k0s.mount"), "enabled")));
         assert_non_null(strstr(dropin(c, UNSEAL_UNIT, "50-strata-volume.conf"), "STRATA_VOLUME_NAME=strata-data\n"));
+        /* no condition on /dev/mapper: strata-unseal itself succeeds when
+         * the volume is open already, and checks it is this volume */
+        assert_null(strstr(dropin(c, UNSEAL_UNIT, "50-strata-volume.conf"), "Condition"));
         assert_true(json_is_true(json_object_get(unit(c, "systemd-cryptsetup@strata\\x2ddata.service"), "mask")));
         /* merged into base.json's entry, not a second stratad.service */
         assert_true(json_is_true(json_object_get(unit(c, "stratad.service"), "enabled")));
@@ -354,6 +389,97 @@ static void test_ignition_render_data_volume_without_tpm2(void **state) {
         clevis = json_object_get(json_array_get(json_object_get(json_object_get(c, "storage"), "luks"), 0), "clevis");
         assert_true(json_is_false(json_object_get(clevis, "tpm2")));
         assert_int_equal(json_integer_value(json_object_get(clevis, "threshold")), 1);
+}
+
+/* tpm2 without a PCR policy: Ignition's own form says the same. */
+static void test_ignition_render_data_volume_tpm2_without_pcrs(void **state) {
+        json_t *doc = with_volume(example("rack.json"));
+        _cleanup_spec_ Spec *s = NULL;
+        IgnitionRenderOptions o = options("r1-ctl1");
+        json_auto_t *c = NULL;
+        const json_t *clevis;
+
+        (void) state;
+        json_object_set_new(json_object_get(json_object_get(doc, "unseal"), "tpm2"), "pcr_ids", json_array());
+        s = spec_from(doc);
+        c = render_ok(s, &o);
+        clevis = json_object_get(json_array_get(json_object_get(json_object_get(c, "storage"), "luks"), 0), "clevis");
+        assert_null(json_object_get(clevis, "custom"));
+        assert_true(json_is_true(json_object_get(clevis, "tpm2")));
+        assert_int_equal(json_array_size(json_object_get(clevis, "tang")), 2);
+        assert_int_equal(json_integer_value(json_object_get(clevis, "threshold")), 2);
+}
+
+/* A machine whose volume exists (a PXE node re-runs Ignition at every
+ * boot): Ignition refuses to reuse a clevis-bound volume and would fail
+ * the boot, so the config leaves the disk alone and only opens and mounts
+ * it. */
+static void test_ignition_render_volume_exists(void **state) {
+        _cleanup_spec_ Spec *s = spec_from(with_volume(example("rack.json")));
+        IgnitionRenderOptions o = options("r2-wrk1");
+        json_auto_t *c = NULL;
+        const json_t *storage;
+
+        (void) state;
+        o.volume_exists = true;
+        c = render_ok(s, &o);
+        storage = json_object_get(c, "storage");
+        assert_null(json_object_get(storage, "luks"));
+        assert_null(json_object_get(storage, "filesystems"));
+        assert_null(entry(c, "storage", "directories", "path", "/var/mnt/strata/state"));
+        assert_non_null(strstr(json_string_value(json_object_get(unit(c, "var-mnt-strata.mount"), "contents")),
+                               "Requires=" UNSEAL_UNIT "\n"));
+        assert_non_null(unit(c, "var-lib-k0s.mount"));
+        assert_non_null(strstr(dropin(c, UNSEAL_UNIT, "50-strata-volume.conf"), "STRATA_VOLUME_NAME=strata-data\n"));
+        assert_true(json_is_true(json_object_get(unit(c, "systemd-cryptsetup@strata\\x2ddata.service"), "mask")));
+        /* without a volume in the spec the flag changes nothing */
+        {
+                _cleanup_spec_ Spec *plain = rack();
+                json_auto_t *a = NULL, *b = NULL;
+                a = render_ok(plain, &o);
+                o.volume_exists = false;
+                b = render_ok(plain, &o);
+                assert_true(json_equal(a, b));
+        }
+}
+
+static void test_ignition_render_sponsor(void **state) {
+        _cleanup_spec_ Spec *s = rack();
+        IgnitionRenderOptions o = options("r1-ctl1");
+        json_auto_t *c = NULL;
+        _cleanup_free_ char *env = NULL;
+        static const char *const refused[] = { "http://192.0.2.11:7443", "https://192.0.2.11:7443/a b",
+                                               "https://192.0.2.11:7443\nX=1", "192.0.2.11:7443" };
+
+        (void) state;
+        o.sponsor_url = "https://192.0.2.11:7443";
+        c = render_ok(s, &o);
+        env = file_text(c, IGNITION_SPONSOR_ENV_PATH);
+        assert_string_equal(env, "STRATA_SPONSOR=https://192.0.2.11:7443\n");
+        assert_int_equal(json_integer_value(json_object_get(file(c, IGNITION_SPONSOR_ENV_PATH), "mode")), 0644);
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+                _cleanup_free_ char *err = NULL;
+                o.sponsor_url = refused[i];
+                err = render_fails(s, &o, -EINVAL);
+                assert_non_null(strstr(err, "sponsor URL"));
+        }
+}
+
+/* The seed's own medium carries the whole spec: it coordinates and
+ * provisions from the full inventory from its first boot. */
+static void test_ignition_render_full_spec(void **state) {
+        _cleanup_spec_ Spec *s = rack();
+        IgnitionRenderOptions o = options("r1-seed");
+        json_auto_t *c = NULL, *copy = NULL;
+        _cleanup_free_ char *spec = NULL;
+
+        (void) state;
+        o.full_spec = true;
+        o.fleet_ca_pem = fleet_ca;
+        c = render_ok(s, &o);
+        spec = file_text(c, IGNITION_SPEC_PATH);
+        copy = json_loads(spec, 0, NULL);
+        assert_true(json_equal(copy, spec_json(s)));
 }
 
 /* minimal.json's tang server is trust-on-first-use: Ignition cannot bind. */
@@ -440,15 +566,16 @@ static void test_ignition_render_refuses_fleet_ca_with_key(void **state) {
         assert_null(strstr(err, FAKE_KEY_BODY));
 }
 
-/* Secrets the spec check does not know: caught in the rendered spec file,
- * with the path inside the spec. */
-static void test_ignition_render_refuses_spec_with_token(void **state) {
+/* Strings the spec check lets through in a machine's BMC (shaped like a
+ * JWT, a bootstrap token, an AWS key) never reach Ignition: the public spec
+ * withholds every BMC. */
+static void test_ignition_render_withholds_bmc_fields(void **state) {
         static const struct {
-                const char *field, *value, *what;
+                const char *field, *value;
         } cases[] = {
-                { "serial", FAKE_JWT, "a JWT-like token (JWS/JWE compact serialisation)" },
-                { "username", "k8s9z1.0a1b2c3d4e5f6g7h", "a Kubernetes bootstrap token" },
-                { "serial", "AKIAIOSFODNN7EXAMPLE", "an AWS access key ID" },
+                { "serial", FAKE_JWT },
+                { "username", "k8s9z1.0a1b2c3d4e5f6g7h" },
+                { "serial", "AKIAIOSFODNN7EXAMPLE" },
         };
 
         (void) state;
@@ -456,17 +583,140 @@ static void test_ignition_render_refuses_spec_with_token(void **state) {
                 json_t *doc = example("rack.json");
                 _cleanup_spec_ Spec *s = NULL;
                 IgnitionRenderOptions o = options("r1-ctl1");
-                _cleanup_free_ char *err = NULL, *want = NULL;
+                json_auto_t *c = NULL;
+                _cleanup_free_ char *text = NULL, *spec = NULL;
 
                 json_object_set_new(json_object_get(json_array_get(json_object_get(doc, "inventory"), 3), "bmc"),
                                     cases[i].field, json_string(cases[i].value));
                 s = spec_from(doc); /* the spec check lets these through */
-                err = render_fails(s, &o, -EPERM);
-                assert_true(asprintf(&want, "(" IGNITION_SPEC_PATH "): %s, inside its data: URL at $.inventory[3].bmc.%s",
-                                     cases[i].what, cases[i].field) > 0);
-                if (!strstr(err, want))
-                        fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, want);
-                assert_null(strstr(err, cases[i].value));
+                c = render_ok(s, &o);
+                text = json_dumps(c, JSON_COMPACT);
+                spec = file_text(c, IGNITION_SPEC_PATH);
+                assert_null(strstr(text, cases[i].value));
+                assert_null(strstr(spec, cases[i].value));
+        }
+}
+
+/* ---- the public spec --------------------------------------------------------- */
+
+static void assert_public(const json_t *pub, const json_t *full) {
+        const json_t *m;
+        size_t i;
+
+        /* every machine kept with its identity; its BMC withheld */
+        assert_int_equal(json_array_size(json_object_get(pub, "inventory")),
+                         json_array_size(json_object_get(full, "inventory")));
+        json_array_foreach(json_object_get(pub, "inventory"), i, m) {
+                const json_t *f = json_array_get(json_object_get(full, "inventory"), i);
+                json_auto_t *want_bmc = json_pack("{s:s,s:{s:s},s:{s:s}}", "endpoint", IGNITION_WITHHELD_BMC_ENDPOINT,
+                                                  "credential", "systemd_credential", IGNITION_WITHHELD_CREDENTIAL,
+                                                  "tls", "mode", "system");
+                static const char *const kept[] = { "name", "role", "network", "macs" };
+
+                for (size_t k = 0; k < ELEMENTSOF(kept); k++)
+                        assert_true(json_equal(json_object_get(m, kept[k]), json_object_get(f, kept[k])));
+                assert_true(json_equal(json_object_get(m, "bmc"), want_bmc));
+        }
+        /* the sponsor stays findable (join-phase.c dials its listen
+         * address); the reference to the fleet CA's key does not leave */
+        {
+                const json_t *ps = json_object_get(json_object_get(pub, "attestation"), "sponsor");
+                const json_t *fs = json_object_get(json_object_get(full, "attestation"), "sponsor");
+                json_auto_t *want = json_deep_copy(fs);
+
+                if (fs) {
+                        json_object_set_new(want, "fleet_ca_key",
+                                            json_pack("{s:s}", "systemd_credential", IGNITION_WITHHELD_CREDENTIAL));
+                        assert_true(json_equal(ps, want));
+                } else
+                        assert_null(ps);
+        }
+        assert_null(json_object_get(pub, "$schema"));
+        static const char *const same[] = { "version", "fleet", "networks", "tang", "unseal", "provisioning",
+                                             "quorum", "k0s", "capi" };
+        for (size_t k = 0; k < ELEMENTSOF(same); k++)
+                assert_true(json_equal(json_object_get(pub, same[k]), json_object_get(full, same[k])));
+}
+
+/* Every example, and one with what only the seed or members may know (a
+ * sponsor with the CA key's reference, a fleet CA path on the operator's
+ * machine, BMC TLS by CA and fingerprint): the public spec withholds it and
+ * still parses as a spec (stratad on the node validates it against the
+ * same schema). */
+static void test_ignition_public_spec(void **state) {
+        static const char *const files[] = { "minimal.json", "rack.json" };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(files) + 1; i++) {
+                json_t *doc = example(i < ELEMENTSOF(files) ? files[i] : "rack.json");
+                json_auto_t *pub = NULL, *with_ca = NULL;
+                _cleanup_spec_ Spec *s = NULL, *ps = NULL;
+                _cleanup_free_ char *text = NULL;
+                SpecErrors e = {};
+
+                if (i == ELEMENTSOF(files)) {
+                        json_t *att = json_object_get(doc, "attestation");
+                        json_object_set_new(doc, "$schema", json_string("https://strata.invalid/proto/spec.schema.json"));
+                        json_object_set_new(att, "fleet_ca", json_string("/etc/strata/operator/fleet-ca.pem"));
+                        json_object_set_new(att, "sponsor",
+                                            json_pack("{s:s,s:s,s:s,s:{s:s}}", "listen", "0.0.0.0:7443", "policy",
+                                                      "/etc/strata/policy.json", "policy_signature",
+                                                      "/etc/strata/policy.sig", "fleet_ca_key", "file",
+                                                      "/etc/strata/credentials/fleet-ca.key"));
+                }
+                s = spec_from(doc);
+                assert_int_equal(ignition_public_spec(spec_json(s), NULL, &pub), 0);
+                assert_public(pub, spec_json(s));
+                assert_null(json_object_get(json_object_get(pub, "attestation"), "fleet_ca"));
+                text = json_dumps(pub, JSON_COMPACT);
+                assert_null(strstr(text, "/etc/strata/credentials"));
+                assert_null(strstr(text, "\"username\""));
+                assert_null(strstr(text, "/etc/strata/operator"));
+                if (spec_parse(text, strlen(text), "public", &ps, &e) < 0) {
+                        spec_errors_print(stderr, "public", &e);
+                        fail_msg("%zu: the public spec does not parse", i);
+                }
+                spec_errors_clear(&e);
+
+                /* the fleet CA: where Ignition writes it */
+                assert_int_equal(ignition_public_spec(spec_json(s), IGNITION_FLEET_CA_PATH, &with_ca), 0);
+                assert_string_equal(json_string_value(json_object_get(json_object_get(with_ca, "attestation"), "fleet_ca")),
+                                    IGNITION_FLEET_CA_PATH);
+        }
+}
+
+static void test_ignition_sponsor_url(void **state) {
+        static const struct {
+                const char *listen, *address;
+                int r;
+                const char *url;
+        } cases[] = {
+                { "192.0.2.11:7443", NULL, 0, "https://192.0.2.11:7443" },
+                { "192.0.2.11:7443", "10.77.0.1", 0, "https://192.0.2.11:7443" }, /* it listens there only */
+                { "0.0.0.0:7443", "10.77.0.1", 0, "https://10.77.0.1:7443" },
+                { "[::]:7443", "10.77.0.1", 0, "https://10.77.0.1:7443" },
+                { "[::]:7443", "fd00::1", 0, "https://[fd00::1]:7443" },
+                { "[fd00::5]:8443", NULL, 0, "https://[fd00::5]:8443" },
+                { "0.0.0.0:7443", NULL, -EADDRNOTAVAIL, NULL },
+                { "127.0.0.1:7443", "10.77.0.1", -EADDRNOTAVAIL, NULL }, /* another machine cannot reach it */
+                { "[::1]:7443", "10.77.0.1", -EADDRNOTAVAIL, NULL },
+                { NULL, "10.77.0.1", -ENOENT, NULL },
+        };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                json_auto_t *spec = json_pack("{s:{}}", "attestation");
+                _cleanup_free_ char *url = NULL;
+                int r;
+
+                if (cases[i].listen)
+                        json_object_set_new(json_object_get(spec, "attestation"), "sponsor",
+                                            json_pack("{s:s}", "listen", cases[i].listen));
+                r = ignition_sponsor_url(spec, cases[i].address, &url);
+                if (r != cases[i].r)
+                        fail_msg("case %zu: %d", i, r);
+                if (cases[i].url)
+                        assert_string_equal(url, cases[i].url);
         }
 }
 
@@ -505,6 +755,8 @@ static void test_ignition_render_every_example_is_clean(void **state) {
 
                         o.role = role;
                         o.fleet_ca_pem = fleet_ca;
+                        o.sponsor_url = "https://192.0.2.11:7443";
+                        o.volume_exists = role == IGNITION_ROLE_WORKER;
                         c = render_ok(s, &o);
                         assert_int_equal(ignition_lint(c, &err), 0);
                         assert_int_equal(ignition_scan_secrets(c, &err), 0);
@@ -542,8 +794,27 @@ static void test_ignition_lint_clevis_threshold(void **state) {
                 { "{\"tpm2\":false}", -EINVAL, "$.storage.luks[0].clevis.threshold: 1 exceeds the 0 key sources" },
                 { "{\"tang\":[{\"url\":\"http://t\"}],\"threshold\":1}", -EINVAL,
                   "$.storage.luks[0].clevis.tang[0]: no thumbprint" },
-                /* a custom pin is not Strata's to count */
-                { "{\"custom\":{\"pin\":\"sss\",\"config\":\"{}\"}}", 0, NULL },
+                /* a custom pin: its clevis config is counted the same way */
+                { "{\"custom\":{\"pin\":\"sss\",\"needsNetwork\":true,\"config\":"
+                  "\"{\\\"t\\\":2,\\\"pins\\\":{\\\"tang\\\":[{\\\"url\\\":\\\"http://t\\\",\\\"thp\\\":\\\"x\\\"}],"
+                  "\\\"tpm2\\\":{\\\"pcr_ids\\\":\\\"7\\\",\\\"pcr_bank\\\":\\\"sha256\\\"}}}\"}}", 0, NULL },
+                { "{\"custom\":{\"pin\":\"sss\",\"config\":\"{\\\"t\\\":1,\\\"pins\\\":{\\\"tpm2\\\":[{},{}]}}\"}}", 0, NULL },
+                { "{\"custom\":{\"pin\":\"sss\",\"needsNetwork\":true,\"config\":"
+                  "\"{\\\"t\\\":3,\\\"pins\\\":{\\\"tang\\\":[{\\\"url\\\":\\\"http://t\\\",\\\"thp\\\":\\\"x\\\"}],"
+                  "\\\"tpm2\\\":{}}}\"}}", -EINVAL,
+                  "$.storage.luks[0].clevis.custom.config: threshold \"t\" must be from 1 to its 2 key sources" },
+                { "{\"custom\":{\"pin\":\"sss\",\"config\":\"{\\\"t\\\":1,\\\"pins\\\":{\\\"tang\\\":[{\\\"url\\\":\\\"http://t\\\",\\\"thp\\\":\\\"x\\\"}]}}\"}}",
+                  -EINVAL, "$.storage.luks[0].clevis.custom.needsNetwork: must be true with a tang server" },
+                { "{\"custom\":{\"pin\":\"sss\",\"needsNetwork\":true,\"config\":\"{\\\"t\\\":1,\\\"pins\\\":{\\\"tang\\\":[{\\\"url\\\":\\\"http://t\\\"}]}}\"}}",
+                  -EINVAL, "$.storage.luks[0].clevis.custom.config: a tang server without \"thp\"" },
+                { "{\"custom\":{\"pin\":\"sss\",\"config\":\"{\\\"t\\\":1,\\\"pins\\\":{\\\"null\\\":[{}]}}\"}}", -EINVAL,
+                  "$.storage.luks[0].clevis.custom.config: a pin other than tang and tpm2" },
+                { "{\"custom\":{\"pin\":\"sss\",\"config\":\"not json\"}}", -EINVAL,
+                  "$.storage.luks[0].clevis.custom.config: not a JSON object" },
+                { "{\"custom\":{\"pin\":\"null\",\"config\":\"{}\"}}", -EINVAL,
+                  "$.storage.luks[0].clevis.custom.pin: expected sss, tang or tpm2" },
+                { "{\"custom\":{\"pin\":\"tang\",\"needsNetwork\":true,\"config\":\"{\\\"url\\\":\\\"http://t\\\"}\"}}",
+                  -EINVAL, "$.storage.luks[0].clevis.custom.config: a tang server without \"thp\"" },
         };
 
         (void) state;
@@ -556,6 +827,30 @@ static void test_ignition_lint_clevis_threshold(void **state) {
                 if (cases[i].message && (!err || !strstr(err, cases[i].message)))
                         fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err ? err : "(none)", cases[i].message);
         }
+}
+
+/* Strata never asks Ignition to destroy data: a re-provisioned or
+ * re-booted machine keeps its volume. */
+static void test_ignition_lint_no_wipe(void **state) {
+        static const struct {
+                const char *config, *message;
+        } cases[] = {
+                { "{\"storage\":{\"luks\":[{\"name\":\"d\",\"device\":\"/dev/vdb\",\"wipeVolume\":true}]}}",
+                  "$.storage.luks[0].wipeVolume: Strata never lets Ignition wipe a volume" },
+                { "{\"storage\":{\"filesystems\":[{\"device\":\"/dev/vdb\",\"format\":\"ext4\",\"wipeFilesystem\":true}]}}",
+                  "$.storage.filesystems[0].wipeFilesystem: Strata never lets Ignition wipe a filesystem" },
+        };
+        _cleanup_free_ char *err = NULL;
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                assert_int_equal(lint(cases[i].config, &err), -EINVAL);
+                assert_string_equal(err, cases[i].message);
+        }
+        assert_int_equal(lint("{\"storage\":{\"luks\":[{\"name\":\"d\",\"device\":\"/dev/vdb\",\"wipeVolume\":false}],"
+                              "\"filesystems\":[{\"device\":\"/dev/vdb\",\"wipeFilesystem\":false}]}}",
+                              &err),
+                         0);
 }
 
 static void test_ignition_lint_sysext(void **state) {
@@ -780,17 +1075,18 @@ static void test_unit_name_escape(void **state) {
 
 /* Every placeholder any template uses, so each expands completely. */
 static void test_template_every_template_expands(void **state) {
-        json_auto_t *store = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:[],s:b,s:i}",
+        json_auto_t *store = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:b}}",
                                        "IGNITION_VERSION", "3.3.0", "MACHINE", "m", "ROLE", "worker", "FLEET", "f",
                                        "SPEC_JSON", "{}", "SYSEXT_NAME", SYSEXT, "SYSEXT_SOURCE", SOURCE,
                                        "SYSEXT_SHA512", SHA512, "FLEET_CA_PEM", fleet_ca, "VOLUME_NAME", "v",
                                        "VOLUME_DEVICE", "/dev/vdb", "UNSEAL_UNIT", "strata-unseal@dev-vdb.service",
-                                       "CRYPTSETUP_UNIT", "systemd-cryptsetup@v.service", "CLEVIS_TANG", "CLEVIS_TPM2",
-                                       1, "CLEVIS_THRESHOLD", 1);
+                                       "CRYPTSETUP_UNIT", "systemd-cryptsetup@v.service", "SPONSOR_URL",
+                                       "https://192.0.2.11:7443", "CLEVIS", "tpm2", 1);
         TemplateVar vars[32];
         size_t n = 0;
         const char *key;
         json_t *value;
+        char *text = NULL;
 
         (void) state;
         assert_non_null(store);
@@ -804,7 +1100,33 @@ static void test_template_every_template_expands(void **state) {
                 if (r < 0)
                         fail_msg("%s: %d %s", template_file(t), r, err ? err : "");
                 assert_true(json_is_object(doc));
+                /* comments never leave */
+                text = json_dumps(doc, JSON_COMPACT);
+                assert_null(strstr(text, "\"//\""));
+                text = mfree_str(text);
         }
+}
+
+/* The text substitution the iPXE script shares with the templates. */
+static void test_template_text_expand(void **state) {
+        json_auto_t *a = json_string("x@B@y"), *b = json_string("2"), *n = json_integer(3);
+        TemplateVar vars[] = { { "A", a }, { "B", b }, { "N", n } };
+        _cleanup_free_ char *out = NULL, *err = NULL;
+        size_t len = 0;
+
+        (void) state;
+        /* one pass: A's "@B@" stays; a lone '@' or "@lower@" is text */
+        static const char text[] = "@A@-@B@ a@b.c @x@ strata-unseal@.service @@";
+
+        assert_int_equal(template_text_expand("f", NULL, text, strlen(text), vars, 3, &out, &len, &err), 0);
+        assert_string_equal(out, "x@B@y-2 a@b.c @x@ strata-unseal@.service @@");
+        assert_int_equal(len, strlen(out));
+        out = mfree_str(out);
+        assert_int_equal(template_text_expand("f", NULL, "a @C@", 5, vars, 3, &out, NULL, &err), -EINVAL);
+        assert_string_equal(err, "f: unknown placeholder @C@");
+        assert_null(out);
+        assert_int_equal(template_text_expand("f", "$.x", "@N@!", 4, vars, 3, &out, NULL, &err), -EINVAL);
+        assert_string_equal(err, "f: $.x: @N@ is not text and cannot be part of a string");
 }
 
 static void test_template_expand_missing_placeholder(void **state) {
@@ -847,15 +1169,22 @@ int main(void) {
                 cmocka_unit_test(test_ignition_render_spec_version),
                 cmocka_unit_test(test_ignition_render_data_volume),
                 cmocka_unit_test(test_ignition_render_data_volume_without_tpm2),
+                cmocka_unit_test(test_ignition_render_data_volume_tpm2_without_pcrs),
+                cmocka_unit_test(test_ignition_render_volume_exists),
+                cmocka_unit_test(test_ignition_render_sponsor),
+                cmocka_unit_test(test_ignition_render_full_spec),
                 cmocka_unit_test(test_ignition_render_tang_without_thumbprint),
                 cmocka_unit_test(test_ignition_render_unknown_machine),
                 cmocka_unit_test(test_ignition_render_bad_options),
                 cmocka_unit_test(test_ignition_render_fleet_ca),
                 cmocka_unit_test(test_ignition_render_refuses_fleet_ca_with_key),
-                cmocka_unit_test(test_ignition_render_refuses_spec_with_token),
+                cmocka_unit_test(test_ignition_render_withholds_bmc_fields),
+                cmocka_unit_test(test_ignition_public_spec),
+                cmocka_unit_test(test_ignition_sponsor_url),
                 cmocka_unit_test(test_ignition_render_refuses_url_with_password),
                 cmocka_unit_test(test_ignition_render_every_example_is_clean),
                 cmocka_unit_test(test_ignition_lint_clevis_threshold),
+                cmocka_unit_test(test_ignition_lint_no_wipe),
                 cmocka_unit_test(test_ignition_lint_sysext),
                 cmocka_unit_test(test_ignition_sysext_name_is_valid),
                 cmocka_unit_test(test_ignition_scan_secrets_shapes),
@@ -866,6 +1195,7 @@ int main(void) {
                 cmocka_unit_test(test_unit_name_escape),
                 cmocka_unit_test(test_template_every_template_expands),
                 cmocka_unit_test(test_template_expand_missing_placeholder),
+                cmocka_unit_test(test_template_text_expand),
                 cmocka_unit_test(test_template_merge),
         };
 

@@ -35,9 +35,15 @@ static void usage(void) {
                 "  --sysext-url URL                where Ignition fetches the sysext; without it the\n"
                 "                                  sysext must already be on the disk (the seed image)\n"
                 "  --fleet-ca FILE                 the fleet CA certificate (PEM), written to %s\n"
+                "  --sponsor URL                   https://ADDR:PORT of the member the node attests to,\n"
+                "                                  written to %s\n"
+                "  --full-spec                     the whole spec, not the public one: only for a config\n"
+                "                                  that never crosses the network (the seed's own medium)\n"
+                "  --volume-exists                 the data volume was created before (a re-provision, or\n"
+                "                                  a PXE node's later boots): open it, never create it\n"
                 "  --pretty                        indented JSON\n"
                 "  -o, --output FILE               write FILE atomically instead of stdout\n",
-                IGNITION_SPEC_VERSION_DEFAULT, IGNITION_FLEET_CA_PATH);
+                IGNITION_SPEC_VERSION_DEFAULT, IGNITION_FLEET_CA_PATH, IGNITION_SPONSOR_ENV_PATH);
 }
 
 static int sha512_file(const char *path, char ret[2 * EVP_MAX_MD_SIZE + 1]) {
@@ -131,7 +137,8 @@ static int write_atomic(const char *path, const char *text) {
 
 static int ignition_render_cmd(int argc, char **argv) {
         enum { ARG_SPEC = 0x100, ARG_MACHINE, ARG_ROLE, ARG_SPEC_VERSION, ARG_SYSEXT, ARG_SYSEXT_NAME,
-               ARG_SYSEXT_SHA512, ARG_SYSEXT_URL, ARG_FLEET_CA, ARG_PRETTY };
+               ARG_SYSEXT_SHA512, ARG_SYSEXT_URL, ARG_FLEET_CA, ARG_SPONSOR, ARG_FULL_SPEC, ARG_VOLUME_EXISTS,
+               ARG_PRETTY };
         static const struct option options[] = {
                 { "spec", required_argument, NULL, ARG_SPEC },
                 { "machine", required_argument, NULL, ARG_MACHINE },
@@ -142,6 +149,9 @@ static int ignition_render_cmd(int argc, char **argv) {
                 { "sysext-sha512", required_argument, NULL, ARG_SYSEXT_SHA512 },
                 { "sysext-url", required_argument, NULL, ARG_SYSEXT_URL },
                 { "fleet-ca", required_argument, NULL, ARG_FLEET_CA },
+                { "sponsor", required_argument, NULL, ARG_SPONSOR },
+                { "full-spec", no_argument, NULL, ARG_FULL_SPEC },
+                { "volume-exists", no_argument, NULL, ARG_VOLUME_EXISTS },
                 { "pretty", no_argument, NULL, ARG_PRETTY },
                 { "output", required_argument, NULL, 'o' },
                 { "help", no_argument, NULL, 'h' },
@@ -176,6 +186,9 @@ static int ignition_render_cmd(int argc, char **argv) {
                 case ARG_SYSEXT_SHA512: o.sysext_sha512 = optarg; break;
                 case ARG_SYSEXT_URL: o.sysext_source = optarg; break;
                 case ARG_FLEET_CA: fleet_ca = optarg; break;
+                case ARG_SPONSOR: o.sponsor_url = optarg; break;
+                case ARG_FULL_SPEC: o.full_spec = true; break;
+                case ARG_VOLUME_EXISTS: o.volume_exists = true; break;
                 case ARG_PRETTY: pretty = true; break;
                 case 'o': output = optarg; break;
                 case 'h': usage(); return EXIT_SUCCESS;

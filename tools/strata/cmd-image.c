@@ -183,7 +183,10 @@ static int image_seed_cmd(int argc, char **argv) {
         };
         const char *flatcar = NULL, *spec_path = NULL, *machine = NULL, *sysext = NULL, *fleet_ca = NULL,
                    *output = NULL;
-        IgnitionRenderOptions o = { .role = IGNITION_ROLE_SEED };
+        /* the seed coordinates and sponsors: it needs the whole spec (every
+         * BMC, the fleet CA key's reference); its config stays on its own
+         * disk, never on the wire */
+        IgnitionRenderOptions o = { .role = IGNITION_ROLE_SEED, .full_spec = true };
         _cleanup_free_ char *sysext_default = NULL, *sysext_copy = NULL, *ca = NULL, *err = NULL;
         _cleanup_spec_ Spec *spec = NULL;
         json_auto_t *config = NULL;

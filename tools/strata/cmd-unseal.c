@@ -112,6 +112,7 @@ static void usage(void) {
                 "  -s, --slot N         luks-regen: only the clevis binding of keyslot N (default: all)\n"
                 "  --test               luks-unlock: only check that a token opens its keyslot\n"
                 "pins: sss, tang, tpm2 (and null, for tests); CONFIG is clevis' JSON.\n"
+                "luks-unlock: NAME open already as this DEVICE is done (exit 0); as another one, exit 3.\n"
                 "exit: 0 done, 1 could not decrypt (luks-unlock: also no clevis token), 2 bad input,\n"
                 "      3 local fault\n",
                 UNSEAL_DEFAULT_TCTI, (unsigned) (UNSEAL_DEFAULT_TANG_TIMEOUT_USEC / 1000000u));
@@ -406,6 +407,9 @@ static int unseal_luks_unlock_cmd(int argc, char **argv) {
         }
         if (a.test)
                 printf("%s: keyslot %d opens (test only, not activated)\n", argv[1], slot);
+        else if (r == 1)
+                /* idempotent: a unit started twice, or after Ignition opened it */
+                printf("%s: open already as %s\n", argv[1], argv[2]);
         else
                 printf("%s: unlocked as %s with keyslot %d\n", argv[1], argv[2], slot);
         return UNSEAL_EXIT_OK;

@@ -118,7 +118,7 @@ fuzzers: $(FUZZ_BINS)
 # replay under ASan+UBSan, a few seconds of libFuzzer per target (clang),
 # unit-file verification and the system tests; one summary line at the end.
 check: deps
-	@$(MAKE) --no-print-directory -j$(JOBS) build-all unit-bins sysext
+	@$(MAKE) --no-print-directory -j$(JOBS) build-all unit-bins sysext lab-guest
 	@$(MAKE) --no-print-directory -j$(JOBS) B=build/asan SAN=1 build-all unit-bins fuzz-replay
 	@$(MAKE) --no-print-directory -j$(JOBS) B=build/fuzz SAN=fuzz CC=clang fuzzers
 	@B=$(B) PYTHON=$(PYTHON) tests/run-checks.sh

@@ -22,6 +22,7 @@ static const Command commands[] = {
         { "ignition", cmd_ignition, "ignition render --spec FILE --machine NAME  a node's Ignition config (see strata ignition -h)" },
         { "image", cmd_image, "image seed|pxe-oem       Flatcar boot media: the seed's disk image, a PXE OEM drop-in (see strata image -h)" },
         { "init", cmd_init, "init --fleet NAME --out DIR  create the fleet CA and the policy signing key" },
+        { "kube", cmd_kube, "kube get|list|apply|delete|wait|api-resources ...  the Kubernetes API (see strata kube -h)" },
         { "resume", cmd_fleet, "resume --fleet-key FILE --spec FILE  end a fleet-wide halt (see strata resume -h)" },
         { "spec", cmd_spec, "spec validate FILE...   check a fleet spec; every error with its JSON path" },
         { "status", cmd_status, "status [--json] [--watch [N]]  this node's phase, spec, leases; the fleet on the coordinator" },

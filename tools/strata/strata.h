@@ -24,6 +24,7 @@ int cmd_image(const CliContext *ctx, int argc, char **argv);
 /* `strata halt` and `strata resume` (argv[0] says which). */
 int cmd_fleet(const CliContext *ctx, int argc, char **argv);
 int cmd_init(const CliContext *ctx, int argc, char **argv);
+int cmd_kube(const CliContext *ctx, int argc, char **argv);
 int cmd_boot(const CliContext *ctx, int argc, char **argv);
 int cmd_bmc(const CliContext *ctx, int argc, char **argv);
 int cmd_spec(const CliContext *ctx, int argc, char **argv);

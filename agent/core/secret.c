@@ -6,6 +6,12 @@
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/cleanup.h"
 
 Secret *secret_new(size_t size) {
         Secret *s = calloc(1, sizeof(*s));
@@ -56,4 +62,41 @@ static void json_wipe_free(void *p) {
 
 void secret_json_alloc_install(void) {
         json_set_alloc_funcs(json_alloc, json_wipe_free);
+}
+
+int secret_read_file(const char *path, size_t max, Secret **ret) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        Secret *buf;
+        struct stat st;
+        size_t done = 0;
+
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADF;
+        if ((uint64_t) st.st_size > max)
+                return -E2BIG;
+        buf = secret_new((size_t) st.st_size + 1);
+        if (!buf)
+                return -ENOMEM;
+        while (done < (size_t) st.st_size) {
+                ssize_t k = read(fd, buf->data + done, (size_t) st.st_size - done);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0) {
+                        int r = k < 0 ? -errno : 0;
+                        if (r < 0) {
+                                secret_free(buf);
+                                return r;
+                        }
+                        break; /* shrank while read: take what is there */
+                }
+                done += (size_t) k;
+        }
+        buf->data[done] = 0;
+        buf->size = done;
+        *ret = buf;
+        return 0;
 }

@@ -17,6 +17,10 @@ Secret *secret_new(size_t size);
 Secret *secret_new_copy(const void *data, size_t size);
 /* Wipes and frees; accepts NULL; returns NULL. */
 Secret *secret_free(Secret *s);
+/* Reads a whole regular file of at most `max` bytes straight into a
+ * Secret (NUL-terminated, the NUL not counted), so a key never sits in an
+ * unwiped buffer. -EBADF not a regular file, -E2BIG over `max`, -errno. */
+int secret_read_file(const char *path, size_t max, Secret **ret);
 /* Wipes an arbitrary buffer in place (OPENSSL_cleanse). */
 void secret_wipe(void *p, size_t size);
 

@@ -80,39 +80,9 @@ DEFINE_CLEANUP(Sponsor *, sponsor_free)
 
 /* ---- loading what the spec names ---- */
 
-/* Reads a whole regular file of at most `max` bytes into a Secret (the
- * callers read keys as well as public files). */
+/* Public files and keys alike, read into a Secret (secret.h). */
 static int file_read(const char *path, size_t max, Secret **ret) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-        _cleanup_secret_ Secret *buf = NULL;
-        struct stat st;
-        size_t done = 0;
-
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EBADF;
-        if ((uint64_t) st.st_size > max)
-                return -E2BIG;
-        buf = secret_new((size_t) st.st_size + 1);
-        if (!buf)
-                return -ENOMEM;
-        while (done < (size_t) st.st_size) {
-                ssize_t k = read(fd, buf->data + done, (size_t) st.st_size - done);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        break;
-                done += (size_t) k;
-        }
-        buf->data[done] = 0;
-        buf->size = done;
-        *ret = take_ptr(buf);
-        return 0;
+        return secret_read_file(path, max, ret);
 }
 
 static int file_read_blob(const char *path, size_t max, Blob *ret) {

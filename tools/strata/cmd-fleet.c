@@ -76,35 +76,15 @@ static void usage(FILE *f, const char *action) {
 /* Reads the PEM straight into a Secret (no intermediate buffers left
  * unwiped on the heap), then parses it. */
 static int fleet_key_load(const char *path, EVP_PKEY **ret) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         _cleanup_secret_ Secret *pem = NULL;
         _cleanup_(BIO_freep) BIO *bio = NULL;
-        struct stat st;
-        size_t n = 0;
         EVP_PKEY *k;
+        int r;
 
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EBADF;
-        if ((uint64_t) st.st_size > FLEET_KEY_MAX)
-                return -E2BIG;
-        pem = secret_new((size_t) st.st_size + 1);
-        if (!pem)
-                return -ENOMEM;
-        while (n < (size_t) st.st_size) {
-                ssize_t r = read(fd, pem->data + n, (size_t) st.st_size - n);
-                if (r < 0 && errno == EINTR)
-                        continue;
-                if (r < 0)
-                        return -errno;
-                if (r == 0)
-                        break;
-                n += (size_t) r;
-        }
-        bio = BIO_new_mem_buf(pem->data, (int) n);
+        r = secret_read_file(path, FLEET_KEY_MAX, &pem);
+        if (r < 0)
+                return r;
+        bio = BIO_new_mem_buf(pem->data, (int) pem->size);
         if (!bio)
                 return -ENOMEM;
         k = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);

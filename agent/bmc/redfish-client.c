@@ -149,13 +149,6 @@ static const char *status_phrase(long status) {
         return status >= 500 ? "Server Error" : status >= 400 ? "Client Error" : "";
 }
 
-/* Wipes every header string (the auth header among them) before freeing. */
-static void headers_free(struct curl_slist *h) {
-        for (struct curl_slist *i = h; i; i = i->next)
-                secret_wipe(i->data, strlen(i->data));
-        curl_slist_free_all(h);
-}
-
 static void reply_state_reset(RedfishRequest *rq) {
         free(rq->rbody);
         rq->rbody = NULL;
@@ -193,7 +186,7 @@ static void request_free(RedfishRequest *rq) {
                 (void) curl_event_cancel(rq->c->ce, rq->easy);
         request_unlink(rq);
         sd_event_source_disable_unref(rq->timer);
-        headers_free(rq->headers);
+        curl_headers_free(rq->headers);
         reply_state_reset(rq);
         secret_free(rq->secret_body);
         free(rq->method);
@@ -212,17 +205,10 @@ static size_t on_data(char *p, size_t size, size_t n, void *userdata) {
         return curl_body_append(&rq->rbody, &rq->rsize, &rq->too_big, REDFISH_REPLY_MAX, p, size * n);
 }
 
-static void trim(const char **s, size_t *n) {
-        while (*n > 0 && (**s == ' ' || **s == '\t'))
-                (*s)++, (*n)--;
-        while (*n > 0 && ((*s)[*n - 1] == '\r' || (*s)[*n - 1] == '\n' || (*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
-                (*n)--;
-}
-
 static size_t on_header(char *p, size_t size, size_t n, void *userdata) {
         RedfishRequest *rq = userdata;
         size_t len = size * n, name_len, value_len;
-        const char *colon, *value;
+        const char *value;
 
         rq->header_bytes += len;
         if (rq->header_bytes > REDFISH_HEADERS_MAX) {
@@ -244,13 +230,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *userdata) {
                 rq->header_bytes = keep;
                 return len;
         }
-        colon = memchr(p, ':', len);
-        if (!colon)
+        if (!curl_header_split(p, len, &name_len, &value, &value_len))
                 return len;
-        name_len = (size_t) (colon - p);
-        value = colon + 1;
-        value_len = len - name_len - 1;
-        trim(&value, &value_len);
         if (value_len == 0)
                 return len;
 
@@ -358,7 +339,7 @@ static int headers_build(RedfishRequest *rq, struct curl_slist **ret) {
         *ret = h;
         return 0;
 oom:
-        headers_free(h);
+        curl_headers_free(h);
         return -ENOMEM;
 }
 
@@ -368,14 +349,13 @@ static void on_done(CurlEvent *ce, CURL *easy, CURLcode result, void *userdata);
 static int request_attempt(RedfishRequest *rq, char **reterr) {
         RedfishClient *c = rq->c;
         _cleanup_free_ char *url = NULL;
-        uint64_t ms = c->timeout_usec / 1000u;
         const char *post;
         size_t post_size;
         CURL *easy;
         int r;
 
         reply_state_reset(rq);
-        headers_free(rq->headers);
+        curl_headers_free(rq->headers);
         rq->headers = NULL;
         if (asprintf(&url, "%s%s", c->m->origin, rq->path) < 0) {
                 url = NULL;
@@ -388,32 +368,27 @@ static int request_attempt(RedfishRequest *rq, char **reterr) {
         r = headers_build(rq, &rq->headers);
         if (r < 0)
                 return r;
-        easy = curl_easy_init();
-        if (!easy)
-                return -ENOMEM;
-        if (ms < 1)
-                ms = 1;
         post = rq->secret_body ? (const char *) rq->secret_body->data : rq->body ? rq->body : "";
         post_size = rq->secret_body ? rq->secret_body->size : rq->body ? rq->body_size : 0;
-        if (curl_easy_setopt(easy, CURLOPT_URL, url) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
-            /* no proxy from the environment: the request goes to the BMC itself */
-            curl_easy_setopt(easy, CURLOPT_PROXY, "") != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) ms) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) ms) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) REDFISH_REPLY_MAX) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, rq->errbuf) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_WRITEDATA, rq) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_HEADERDATA, rq) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_HTTPHEADER, rq->headers) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_USERAGENT, REDFISH_USER_AGENT) != CURLE_OK) {
-                curl_easy_cleanup(easy);
+        r = curl_transfer_new(&(const CurlTransferSetup) {
+                                      .url = url,
+                                      .protocols = "http,https",
+                                      /* no proxy from the environment: the request goes to the BMC itself */
+                                      .proxy = "",
+                                      .timeout_usec = c->timeout_usec,
+                                      .reply_max = REDFISH_REPLY_MAX,
+                                      .errbuf = rq->errbuf,
+                                      .on_data = on_data,
+                                      .on_header = on_header,
+                                      .userdata = rq,
+                                      .headers = rq->headers,
+                                      .user_agent = REDFISH_USER_AGENT,
+                              },
+                              &easy);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
                 return error_detail_set(reterr, -EIO, "cannot set up the transfer");
-        }
         if (strcmp(rq->method, "GET") == 0)
                 r = curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L) == CURLE_OK ? 0 : -EIO;
         else if (strcmp(rq->method, "DELETE") == 0)

@@ -130,13 +130,6 @@ void kube_connection_done(KubeConnection *conn) {
         *conn = (KubeConnection) {};
 }
 
-/* Wipes every header string (the bearer token among them) before freeing. */
-static void headers_free(struct curl_slist *h) {
-        for (struct curl_slist *i = h; i; i = i->next)
-                secret_wipe(i->data, strlen(i->data));
-        curl_slist_free_all(h);
-}
-
 static void reply_reset(KubeTransfer *t) {
         if (t->rbody)
                 secret_wipe(t->rbody, t->rsize);
@@ -159,7 +152,7 @@ KubeTransfer *kube_transfer_free(KubeTransfer *t) {
         if (t->easy)
                 (void) curl_event_cancel(t->conn->ce, t->easy);
         sd_event_source_disable_unref(t->timer);
-        headers_free(t->headers);
+        curl_headers_free(t->headers);
         reply_reset(t);
         if (t->body)
                 secret_wipe(t->body, t->body_size);
@@ -174,13 +167,6 @@ KubeTransfer *kube_transfer_free(KubeTransfer *t) {
 static size_t on_data(char *p, size_t size, size_t n, void *userdata) {
         KubeTransfer *t = userdata;
         return curl_body_append(&t->rbody, &t->rsize, &t->too_big, KUBE_REPLY_MAX, p, size * n);
-}
-
-static void trim(const char **s, size_t *n) {
-        while (*n > 0 && (**s == ' ' || **s == '\t'))
-                (*s)++, (*n)--;
-        while (*n > 0 && strchr("\r\n \t", (*s)[*n - 1]))
-                (*n)--;
 }
 
 /* Warning: 299 - "text" (RFC 7234 §5.5, as the apiserver sends it) */
@@ -199,7 +185,7 @@ static char *warning_text(const char *v, size_t n) {
 static size_t on_header(char *p, size_t size, size_t n, void *userdata) {
         KubeTransfer *t = userdata;
         size_t len = size * n, name_len, value_len;
-        const char *colon, *value;
+        const char *value;
 
         t->header_bytes += len;
         if (t->header_bytes > KUBE_HEADERS_MAX) {
@@ -213,13 +199,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *userdata) {
                 t->header_bytes = keep;
                 return len;
         }
-        colon = memchr(p, ':', len);
-        if (!colon)
+        if (!curl_header_split(p, len, &name_len, &value, &value_len))
                 return len;
-        name_len = (size_t) (colon - p);
-        value = colon + 1;
-        value_len = len - name_len - 1;
-        trim(&value, &value_len);
         if (name_len == 11 && strncasecmp(p, "Retry-After", 11) == 0) {
                 free(t->retry_after);
                 t->retry_after = kube_printable(value, value_len, 32);
@@ -255,7 +236,7 @@ static int headers_build(KubeTransfer *t, struct curl_slist **ret) {
                         continue;
                 n = curl_slist_append(h, fixed[i]);
                 if (!n) {
-                        headers_free(h);
+                        curl_headers_free(h);
                         return -ENOMEM;
                 }
                 h = n;
@@ -301,41 +282,36 @@ static void transfer_on_done(CurlEvent *ce, CURL *easy, CURLcode result, void *u
 
 static int transfer_attempt(KubeTransfer *t) {
         const KubeConnection *c = t->conn;
-        uint64_t ms = t->timeout_usec / 1000u;
         bool https = strncmp(c->server, "https:", 6) == 0;
         CURL *easy;
         int r;
 
         reply_reset(t);
-        headers_free(t->headers);
+        curl_headers_free(t->headers);
         t->headers = NULL;
         r = headers_build(t, &t->headers);
         if (r < 0)
                 return r;
-        easy = curl_easy_init();
-        if (!easy)
-                return -ENOMEM;
-        if (ms < 1)
-                ms = 1;
-        if (curl_easy_setopt(easy, CURLOPT_URL, t->url) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, https ? "https" : "http") != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
-            /* the kubeconfig's proxy-url or none: not the environment's */
-            curl_easy_setopt(easy, CURLOPT_PROXY, c->proxy ? c->proxy : "") != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) ms) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) ms) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) KUBE_REPLY_MAX) != CURLE_OK ||
-            /* gzip: large lists shrink; the cap applies after decoding */
-            curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->errbuf) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_WRITEDATA, t) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_HEADERDATA, t) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers) != CURLE_OK ||
-            /* the server names field managers after the agent's product */
-            curl_easy_setopt(easy, CURLOPT_USERAGENT, KUBE_USER_AGENT) != CURLE_OK) {
+        r = curl_transfer_new(&(const CurlTransferSetup) {
+                                      .url = t->url,
+                                      .protocols = https ? "https" : "http",
+                                      /* the kubeconfig's proxy-url or none: not the environment's */
+                                      .proxy = c->proxy,
+                                      .timeout_usec = t->timeout_usec,
+                                      .reply_max = KUBE_REPLY_MAX,
+                                      .errbuf = t->errbuf,
+                                      .on_data = on_data,
+                                      .on_header = on_header,
+                                      .userdata = t,
+                                      .headers = t->headers,
+                                      /* the server names field managers after the agent's product */
+                                      .user_agent = KUBE_USER_AGENT,
+                              },
+                              &easy);
+        if (r < 0)
+                return r;
+        /* gzip: large lists shrink; the cap applies after decoding */
+        if (curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK) {
                 curl_easy_cleanup(easy);
                 return -EIO;
         }

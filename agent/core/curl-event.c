@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/cleanup.h"
+#include "core/secret.h"
 
 typedef struct CurlSock CurlSock;
 typedef struct CurlXfer CurlXfer;
@@ -296,4 +297,65 @@ size_t curl_body_append(char **body, size_t *size, bool *too_big, size_t max, co
         *size += len;
         b[*size] = '\0';
         return len;
+}
+
+int curl_transfer_new(const CurlTransferSetup *s, CURL **ret) {
+        uint64_t ms = s->timeout_usec / 1000u;
+        CURL *easy;
+
+        easy = curl_easy_init();
+        if (!easy)
+                return -ENOMEM;
+        if (ms < 1)
+                ms = 1;
+        if (curl_easy_setopt(easy, CURLOPT_URL, s->url) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, s->protocols) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_PROXY, s->proxy ? s->proxy : "") != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) ms) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) ms) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) s->reply_max) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, s->errbuf) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, s->on_data) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_WRITEDATA, s->userdata) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, s->on_header) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_HEADERDATA, s->userdata) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_HTTPHEADER, s->headers) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_USERAGENT, s->user_agent) != CURLE_OK) {
+                curl_easy_cleanup(easy);
+                return -EIO;
+        }
+        *ret = easy;
+        return 0;
+}
+
+void curl_headers_free(struct curl_slist *h) {
+        for (struct curl_slist *i = h; i; i = i->next)
+                secret_wipe(i->data, strlen(i->data));
+        curl_slist_free_all(h);
+}
+
+static bool is_blank_or_eol(char c) {
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+bool curl_header_split(const char *p, size_t len, size_t *ret_name_len, const char **ret_value,
+                       size_t *ret_value_len) {
+        const char *colon = memchr(p, ':', len), *value;
+        size_t name_len, value_len;
+
+        if (!colon)
+                return false;
+        name_len = (size_t) (colon - p);
+        value = colon + 1;
+        value_len = len - name_len - 1;
+        while (value_len > 0 && (*value == ' ' || *value == '\t'))
+                value++, value_len--;
+        while (value_len > 0 && is_blank_or_eol(value[value_len - 1]))
+                value_len--;
+        *ret_name_len = name_len;
+        *ret_value = value;
+        *ret_value_len = value_len;
+        return true;
 }

@@ -6,6 +6,7 @@
 
 #include <curl/curl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <systemd/sd-event.h>
 
 typedef struct CurlEvent CurlEvent;
@@ -38,6 +39,40 @@ int curl_event_cancel(CurlEvent *ce, CURL *easy);
  * would pass `max`, in which case *too_big is set and 0 returned, which
  * makes curl abort the transfer. Returns `len`, or 0 on OOM. */
 size_t curl_body_append(char **body, size_t *size, bool *too_big, size_t max, const char *p, size_t len);
+
+/* The transfer policy every agent HTTP client shares (Tang, Redfish,
+ * Kubernetes): what one request may reach and how much it may take. Each
+ * caller keeps its own caps and adds its own options (TLS, method, body)
+ * to the handle it gets back. */
+typedef struct CurlTransferSetup {
+        const char *url;
+        const char *protocols;  /* CURLOPT_PROTOCOLS_STR, e.g. "https" */
+        const char *proxy;      /* "" for none: never the environment's */
+        uint64_t timeout_usec;  /* whole transfer and connect; at least 1 ms */
+        size_t reply_max;       /* CURLOPT_MAXFILESIZE_LARGE */
+        char *errbuf;           /* CURL_ERROR_SIZE bytes */
+        curl_write_callback on_data;
+        curl_write_callback on_header;
+        void *userdata;         /* for both callbacks */
+        struct curl_slist *headers;
+        const char *user_agent;
+} CurlTransferSetup;
+
+/* A new easy handle with `s` applied: no redirects, no signals. Returns 0
+ * and the handle in *ret (the caller's), -ENOMEM, or -EIO when curl
+ * refuses an option. */
+int curl_transfer_new(const CurlTransferSetup *s, CURL **ret);
+
+/* Frees a request header list after wiping every string in it (auth
+ * headers carry tokens and passwords). Accepts NULL. */
+void curl_headers_free(struct curl_slist *h);
+
+/* Splits one response header line from a CURLOPT_HEADERFUNCTION callback
+ * (not NUL-terminated) into name and value, the value trimmed of blanks
+ * and the line end. Returns false for a line without a colon (the status
+ * line, the blank line ending the headers). */
+bool curl_header_split(const char *p, size_t len, size_t *ret_name_len, const char **ret_value,
+                       size_t *ret_value_len);
 
 /* Number of transfers not yet finished. */
 unsigned curl_event_running(const CurlEvent *ce);

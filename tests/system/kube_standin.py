@@ -348,22 +348,22 @@ MSG_CONFIG_KEY = ("a valid config key must consist of alphanumeric characters, '
                   "'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")
 
 
-def check_dns_subdomain(value):
+def check_length_and_pattern(value, limit, pattern, message):
+    """The apiserver's two checks of a name or value: its length, its form."""
     out = []
-    if len(value) > 253:
-        out.append("must be no more than 253 characters")
-    if not DNS1123_SUBDOMAIN.match(value):
-        out.append(MSG_SUBDOMAIN)
+    if len(value) > limit:
+        out.append("must be no more than %d characters" % limit)
+    if not pattern.match(value):
+        out.append(message)
     return out
+
+
+def check_dns_subdomain(value):
+    return check_length_and_pattern(value, 253, DNS1123_SUBDOMAIN, MSG_SUBDOMAIN)
 
 
 def check_dns_label(value):
-    out = []
-    if len(value) > 63:
-        out.append("must be no more than 63 characters")
-    if not DNS1123_LABEL.match(value):
-        out.append(MSG_LABEL)
-    return out
+    return check_length_and_pattern(value, 63, DNS1123_LABEL, MSG_LABEL)
 
 
 def check_qualified_name(value):
@@ -393,12 +393,7 @@ def check_qualified_name(value):
 
 
 def check_label_value(value):
-    out = []
-    if len(value) > 63:
-        out.append("must be no more than 63 characters")
-    if not LABEL_VALUE.match(value):
-        out.append(MSG_LABEL_VALUE)
-    return out
+    return check_length_and_pattern(value, 63, LABEL_VALUE, MSG_LABEL_VALUE)
 
 
 # ----------------------------------------------------------------------------
@@ -1048,16 +1043,24 @@ def _paths(v, s, prefix, out):
     out.add(prefix)
 
 
+def in_part(k, part):
+    """Whether top-level field k belongs to part: "main" (all but status),
+    "status" (status only) or "all"; apiVersion and kind to none."""
+    if k in ("apiVersion", "kind"):
+        return False
+    if part == "main":
+        return k != "status"
+    if part == "status":
+        return k == "status"
+    return True
+
+
 def field_set(obj, schema, part):
     """The field paths of an object that an owner can hold. part: "main" leaves
     status out, "status" keeps only status, "all" keeps both."""
     out = set()
     for k, v in obj.items():
-        if k in ("apiVersion", "kind"):
-            continue
-        if part == "main" and k == "status":
-            continue
-        if part == "status" and k != "status":
+        if not in_part(k, part):
             continue
         cs = schema_child(schema, k)
         if k == "metadata" and isinstance(v, dict):
@@ -1107,11 +1110,7 @@ def object_changes(old, new, schema, part):
     changed, removed = set(), set()
     keys = set(old) | set(new)
     for k in keys:
-        if k in ("apiVersion", "kind"):
-            continue
-        if part == "main" and k == "status":
-            continue
-        if part == "status" and k != "status":
+        if not in_part(k, part):
             continue
         ov, nv = old.get(k, _MISSING), new.get(k, _MISSING)
         if k == "metadata":
@@ -1523,6 +1522,18 @@ class Store:
 # ----------------------------------------------------------------------------
 # The API
 # ----------------------------------------------------------------------------
+
+def set_namespace(rt, m, ns):
+    """The request's namespace into the body's metadata m (none for a
+    cluster-scoped resource); a body naming another namespace is refused."""
+    if rt.namespaced:
+        if m.get("namespace") and m["namespace"] != ns:
+            raise err_bad_request("the namespace of the provided object does not match the namespace sent on "
+                                  "the request")
+        m["namespace"] = ns
+    else:
+        m.pop("namespace", None)
+
 
 class Request:
     def __init__(self, method, path, query, headers, body, user):
@@ -2068,13 +2079,7 @@ class Api:
 
     def create(self, rt, vi, ns, obj, manager, dry_run, managed_override=None, req=None):
         m = obj.setdefault("metadata", {})
-        if rt.namespaced:
-            if m.get("namespace") and m["namespace"] != ns:
-                raise err_bad_request("the namespace of the provided object does not match the namespace sent on "
-                                      "the request")
-            m["namespace"] = ns
-        else:
-            m.pop("namespace", None)
+        set_namespace(rt, m, ns)
         body_rv = m.get("resourceVersion", "")
         m.pop("managedFields", None)
         if rt.crd_name:
@@ -2132,13 +2137,7 @@ class Api:
         if m.get("name", "") != name:
             raise err_bad_request(f"the name of the object ({m.get('name', '')}) does not match the name on the URL "
                                   f"({name})")
-        if rt.namespaced:
-            if m.get("namespace") and m["namespace"] != ns:
-                raise err_bad_request("the namespace of the provided object does not match the namespace sent on "
-                                      "the request")
-            m["namespace"] = ns
-        else:
-            m.pop("namespace", None)
+        set_namespace(rt, m, ns)
         om = old["metadata"]
         errs = []
         if m.get("uid") and m["uid"] != om["uid"]:

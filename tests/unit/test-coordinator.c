@@ -70,6 +70,8 @@ typedef struct Prov {
 } Prov;
 
 static const Prov prov_default = { .fanout = 2, .retries = 3, .lease_seconds = 300, .deadline_seconds = 1800 };
+/* four at once: one grant per BMC endpoint of the lab before a second */
+static const Prov prov_fanout4 = { .fanout = 4, .retries = 3, .lease_seconds = 300, .deadline_seconds = 1800 };
 
 static json_t *machine_json(const MachineDef *d, size_t index) {
         char mac[18];
@@ -402,9 +404,24 @@ static void test_coordinator_acquire_any_network(void **state) {
         assert_int_equal(coordinator_acquire(f.c, "seed", COORDINATOR_WANT_MAX, NULL, 0, T0, g), 0);
 }
 
+/* The machines of grants g[0..], in order. */
+static void assert_granted_n(const CoordGrant *g, const char *const *want, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                assert_string_equal(g[i].machine, want[i]);
+}
+#define assert_granted(g, ...)                                                                                  \
+        assert_granted_n(g, (const char *const[]) { __VA_ARGS__ },                                             \
+                         ELEMENTSOF(((const char *const[]) { __VA_ARGS__ })))
+
+/* With every machine idle, four grants at T0 under prov_fanout4: m1
+ * (inventory order), then the BMCs with no lease yet: m5, m6, m7. */
+static void acquire_four_spread(Coordinator *c, CoordGrant g[4]) {
+        assert_int_equal(coordinator_acquire(c, "seed", 4, NULL, 0, T0, g), 4);
+        assert_granted(g, "m1", "m5", "m6", "m7");
+}
+
 static void test_coordinator_acquire_spreads_bmc_load(void **state) {
-        _cleanup_fixture_ Fixture f = fixture_make(&(Prov) { .fanout = 4, .retries = 3, .lease_seconds = 300,
-                                                              .deadline_seconds = 1800 });
+        _cleanup_fixture_ Fixture f = fixture_make(&prov_fanout4);
         Coordinator *c = f.c;
         const char *east[] = { "east" };
         CoordGrant g[4] = {};
@@ -412,26 +429,18 @@ static void test_coordinator_acquire_spreads_bmc_load(void **state) {
         (void) state;
         /* all idle: m1 (inventory order); then the east emulator has a lease,
          * so the other BMCs first: m5, m6, then m7 on the west emulator */
-        assert_int_equal(coordinator_acquire(c, "seed", 4, NULL, 0, T0, g), 4);
-        assert_string_equal(g[0].machine, "m1");
-        assert_string_equal(g[1].machine, "m5");
-        assert_string_equal(g[2].machine, "m6");
-        assert_string_equal(g[3].machine, "m7");
+        acquire_four_spread(c, g);
         /* give m5 and m6 back: every endpoint left has one lease, theirs none */
         assert_int_equal(coordinator_release(c, "seed", "m5", g[1].token, NULL, T0 + 1), 0);
         assert_int_equal(coordinator_release(c, "seed", "m6", g[2].token, NULL, T0 + 1), 0);
         assert_int_equal(coordinator_acquire(c, "seed", 4, NULL, 0, T0 + 2, g), 2);
-        assert_string_equal(g[0].machine, "m5");
-        assert_string_equal(g[1].machine, "m6");
+        assert_granted(g, "m5", "m6");
 
         /* a fresh coordinator, east only: one emulator, loads tie, inventory order */
         coordinator_free(f.c);
         f.c = c = coord_make(f.spec);
         assert_int_equal(coordinator_acquire(c, "seed", 4, east, 1, T0, g), 4);
-        assert_string_equal(g[0].machine, "m1");
-        assert_string_equal(g[1].machine, "m2");
-        assert_string_equal(g[2].machine, "m3");
-        assert_string_equal(g[3].machine, "m4");
+        assert_granted(g, "m1", "m2", "m3", "m4");
 }
 
 static void test_coordinator_acquire_prefers_fewer_attempts(void **state) {
@@ -825,18 +834,13 @@ static void test_coordinator_release(void **state) {
 /* ---- heartbeat ---- */
 
 static void test_coordinator_heartbeat(void **state) {
-        _cleanup_fixture_ Fixture f = fixture_make(&(Prov) { .fanout = 4, .retries = 3, .lease_seconds = 300,
-                                                              .deadline_seconds = 1800 });
+        _cleanup_fixture_ Fixture f = fixture_make(&prov_fanout4);
         Coordinator *c = f.c;
         CoordGrant g[4] = {};
         int out[5];
 
         (void) state;
-        assert_int_equal(coordinator_acquire(c, "seed", 4, NULL, 0, T0, g), 4);
-        assert_string_equal(g[0].machine, "m1");
-        assert_string_equal(g[1].machine, "m5");
-        assert_string_equal(g[2].machine, "m6");
-        assert_string_equal(g[3].machine, "m7");
+        acquire_four_spread(c, g);
         assert_int_equal(coordinator_admitted(c, "m7", T0 + SEC), 0);
 
         {
@@ -883,21 +887,28 @@ static void test_coordinator_heartbeat(void **state) {
 static void test_coordinator_heartbeat_halt_ack(void **state) {
         _cleanup_fixture_ Fixture f = fixture_make(&prov_default);
         Coordinator *c = f.c;
-        CoordMember *mb = coordinator_member(c, "seed");
+        CoordMember *mb, *seed;
 
         (void) state;
+        assert_int_equal(coordinator_admitted(c, "m1", T0), 0);
+        /* after admitting: adding a member may move the array */
+        seed = coordinator_member(c, "seed");
+        mb = coordinator_member(c, "m1");
         assert_true(mb->halt_ack == 0);
         coordinator_set_halted(c, true, T0);
         assert_true(c->halt_serial == 1);
+        /* the coordinator has seen its own halt */
+        assert_true(seed->halt_ack == 1);
+        mb = coordinator_member(c, "m1");
         /* a serial the coordinator never issued is not recorded */
-        assert_int_equal(coordinator_heartbeat(c, "seed", NULL, NULL, 0, 5, T0 + 1, NULL), 0);
+        assert_int_equal(coordinator_heartbeat(c, "m1", NULL, NULL, 0, 5, T0 + 1, NULL), 0);
         assert_true(mb->halt_ack == 0);
-        assert_int_equal(coordinator_heartbeat(c, "seed", NULL, NULL, 0, 1, T0 + 2, NULL), 0);
+        assert_int_equal(coordinator_heartbeat(c, "m1", NULL, NULL, 0, 1, T0 + 2, NULL), 0);
         assert_true(mb->halt_ack == 1);
         coordinator_set_halted(c, false, T0 + 3);
-        assert_int_equal(coordinator_heartbeat(c, "seed", NULL, NULL, 0, 2, T0 + 4, NULL), 0);
+        assert_int_equal(coordinator_heartbeat(c, "m1", NULL, NULL, 0, 2, T0 + 4, NULL), 0);
         assert_true(mb->halt_ack == 2);
-        assert_int_equal(coordinator_heartbeat(c, "seed", NULL, NULL, 0, 3, T0 + 5, NULL), 0);
+        assert_int_equal(coordinator_heartbeat(c, "m1", NULL, NULL, 0, 3, T0 + 5, NULL), 0);
         assert_true(mb->halt_ack == 2);
 }
 
@@ -1049,8 +1060,7 @@ static void assert_machines_equal(const CoordMachine *a, const CoordMachine *b) 
 }
 
 static void test_coordinator_journal_round_trip(void **state) {
-        _cleanup_fixture_ Fixture f = fixture_make(&(Prov) { .fanout = 4, .retries = 3, .lease_seconds = 300,
-                                                              .deadline_seconds = 1800 });
+        _cleanup_fixture_ Fixture f = fixture_make(&prov_fanout4);
         Coordinator *c = f.c;
         _cleanup_(coordinator_freep) Coordinator *c2 = NULL;
         _cleanup_free_ char *err = NULL;
@@ -1299,7 +1309,8 @@ static void test_coordinator_status_json(void **state) {
                         assert_int_equal(json_integer_value(json_object_get(e, "generation")), 0);
                         assert_int_equal(json_integer_value(json_object_get(e, "leases")), 1);
                         assert_int_equal(json_integer_value(json_object_get(e, "cap")), 1);
-                        assert_true(json_is_false(json_object_get(e, "halt_confirmed")));
+                        /* the coordinator confirms its own halts */
+                        assert_true(json_is_true(json_object_get(e, "halt_confirmed")));
                 } else if (streq(name, "m1")) {
                         assert_int_equal(json_integer_value(json_object_get(e, "generation")), 1);
                         assert_int_equal(json_integer_value(json_object_get(e, "leases")), 1);
@@ -1396,9 +1407,7 @@ static void test_coordinator_audit_events(void **state) {
         /* west: m5 (no attempts), m7 (its emulator idle, no attempts), then
          * m6 (one attempt, but an idle BMC beats m8 behind m7's emulator) */
         assert_int_equal(coordinator_acquire(c, "m1", 3, (const char *[]) { "west" }, 1, T0 + 400 * SEC, g), 3);
-        assert_string_equal(g[0].machine, "m5");
-        assert_string_equal(g[1].machine, "m7");
-        assert_string_equal(g[2].machine, "m6");
+        assert_granted(g, "m5", "m7", "m6");
         a4 = audit_take(c, false);
         assert_string_equal(a4, "lease-granted,lease-granted,lease-granted");
         assert_int_equal(coordinator_report(c, "m1", "m6", g[2].token, "failed", "b", T0 + 401 * SEC), 0);

@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,14 +14,9 @@
 #include <unistd.h>
 
 #include "core/cleanup.h"
-#include "core/fileio.h"
-#include "core/openssl-cleanup.h"
 #include "core/spec.h"
 #include "ignition-cli.h"
 #include "ignition/render.h"
-
-/* Read size when hashing the sysext (tens of MiB). */
-#define SYSEXT_READ_CHUNK (256u * 1024u)
 
 static void usage(void) {
         fprintf(stderr,
@@ -44,55 +38,6 @@ static void usage(void) {
                 "  --pretty                        indented JSON\n"
                 "  -o, --output FILE               write FILE atomically instead of stdout\n",
                 IGNITION_SPEC_VERSION_DEFAULT, IGNITION_FLEET_CA_PATH, IGNITION_SPONSOR_ENV_PATH);
-}
-
-static int sha512_file(const char *path, char ret[2 * EVP_MAX_MD_SIZE + 1]) {
-        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        _cleanup_free_ uint8_t *buf = malloc(SYSEXT_READ_CHUNK);
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned len = 0;
-
-        if (fd < 0)
-                return -errno;
-        if (!ctx || !buf)
-                return -ENOMEM;
-        if (EVP_DigestInit_ex(ctx, EVP_sha512(), NULL) != 1)
-                return -EIO;
-        for (;;) {
-                ssize_t k = read(fd, buf, SYSEXT_READ_CHUNK);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        break;
-                if (EVP_DigestUpdate(ctx, buf, (size_t) k) != 1)
-                        return -EIO;
-        }
-        if (EVP_DigestFinal_ex(ctx, md, &len) != 1)
-                return -EIO;
-        for (unsigned i = 0; i < len; i++)
-                sprintf(ret + 2 * i, "%02x", md[i]);
-        return 0;
-}
-
-static int read_text_file(const char *path, size_t max, char **ret) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        _cleanup_free_ uint8_t *data = NULL;
-        size_t size = 0;
-        int r;
-
-        if (fd < 0)
-                return -errno;
-        r = read_fd_capped(fd, max, &data, &size);
-        if (r < 0)
-                return r;
-        if (memchr(data ? (const char *) data : "", '\0', size))
-                return -EBADMSG;
-        *ret = memdup_nul(data ? data : (const uint8_t *) "", size);
-        return *ret ? 0 : -ENOMEM;
 }
 
 /* Writes `text` to `path` through a temporary file in the same directory:
@@ -159,11 +104,10 @@ static int ignition_render_cmd(int argc, char **argv) {
         };
         IgnitionRenderOptions o = { .role = IGNITION_ROLE_INVENTORY };
         const char *spec_path = NULL, *sysext = NULL, *fleet_ca = NULL, *output = NULL;
-        char sha512[2 * EVP_MAX_MD_SIZE + 1];
-        _cleanup_free_ char *sysext_copy = NULL, *ca = NULL, *err = NULL, *text = NULL, *file = NULL;
+        char sha512[129];
+        _cleanup_free_ char *sysext_copy = NULL, *ca = NULL, *text = NULL, *file = NULL;
         _cleanup_spec_ Spec *spec = NULL;
         json_auto_t *config = NULL;
-        SpecErrors errors = {};
         bool pretty = false;
         int c, r;
 
@@ -173,12 +117,8 @@ static int ignition_render_cmd(int argc, char **argv) {
                 case ARG_SPEC: spec_path = optarg; break;
                 case ARG_MACHINE: o.machine = optarg; break;
                 case ARG_ROLE:
-                        o.role = ignition_role_from_string(optarg);
-                        if (o.role < 0) {
-                                fprintf(stderr, "strata: ignition: --role: expected seed, controller or worker, got \"%s\"\n",
-                                        optarg);
+                        if (ignition_cli_parse_role("ignition", optarg, &o.role) < 0)
                                 return 2;
-                        }
                         break;
                 case ARG_SPEC_VERSION: o.spec_version = optarg; break;
                 case ARG_SYSEXT: sysext = optarg; break;
@@ -212,43 +152,16 @@ static int ignition_render_cmd(int argc, char **argv) {
                 return 2;
         }
 
-        if (sysext) {
-                r = sha512_file(sysext, sha512);
-                if (r < 0) {
-                        fprintf(stderr, "strata: ignition: cannot hash %s: %s\n", sysext, strerror(-r));
-                        return EXIT_FAILURE;
-                }
-                sysext_copy = strdup(sysext);
-                if (!sysext_copy)
-                        return EXIT_FAILURE;
-                o.sysext_name = basename(sysext_copy);
-                o.sysext_sha512 = sha512;
-        }
-        if (fleet_ca) {
-                r = read_text_file(fleet_ca, IGNITION_FLEET_CA_MAX, &ca);
-                if (r < 0) {
-                        fprintf(stderr, "strata: ignition: cannot read the fleet CA %s: %s\n", fleet_ca,
-                                r == -E2BIG ? "larger than 64 KiB" : r == -EBADMSG ? "not a text file" : strerror(-r));
-                        return EXIT_FAILURE;
-                }
-                o.fleet_ca_pem = ca;
-        }
-
-        r = spec_load_file(spec_path, &spec, &errors);
-        if (r < 0) {
-                if (errors.n_items > 0)
-                        spec_errors_print(stderr, spec_path, &errors);
-                else
-                        fprintf(stderr, "strata: ignition: cannot read %s: %s\n", spec_path, strerror(-r));
-                spec_errors_clear(&errors);
+        if (sysext && ignition_cli_sysext("ignition", sysext, false, &o, &sysext_copy, sha512) < 0)
                 return EXIT_FAILURE;
-        }
-
-        r = ignition_render(spec, &o, &config, &err);
-        if (r < 0) {
-                fprintf(stderr, "strata: ignition: %s: %s\n", o.machine, err ? err : strerror(-r));
+        if (fleet_ca && ignition_cli_read_fleet_ca("ignition", fleet_ca, &ca) < 0)
                 return EXIT_FAILURE;
-        }
+        o.fleet_ca_pem = ca;
+
+        if (ignition_cli_load_spec("ignition", spec_path, &spec) < 0)
+                return EXIT_FAILURE;
+        if (ignition_cli_render("ignition", spec, &o, &config) < 0)
+                return EXIT_FAILURE;
         text = json_dumps(config, pretty ? JSON_INDENT(2) : JSON_COMPACT);
         if (!text) {
                 fprintf(stderr, "strata: ignition: out of memory\n");

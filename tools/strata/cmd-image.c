@@ -14,11 +14,10 @@
 #include <unistd.h>
 
 #include "core/cleanup.h"
-#include "core/fileio.h"
 #include "core/spec.h"
 #include "ignition/render.h"
+#include "ignition-cli.h"
 #include "image/image.h"
-#include "strata.h"
 
 /* Where `make install` puts the agent sysext; a build tree has it in
  * sysext/ next to the strata binary (make sysext). */
@@ -115,46 +114,6 @@ static int default_sysext(char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-static int read_fleet_ca(const char *cmd, const char *path, char **ret) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        _cleanup_free_ uint8_t *data = NULL;
-        size_t size = 0;
-        int r;
-
-        r = fd < 0 ? -errno : read_fd_capped(fd, IGNITION_FLEET_CA_MAX, &data, &size);
-        if (r == 0 && memchr(data ? (const char *) data : "", '\0', size))
-                r = -EBADMSG;
-        if (r == 0 && !(*ret = memdup_nul(data ? data : (const uint8_t *) "", size)))
-                r = -ENOMEM;
-        if (r < 0)
-                fprintf(stderr, "strata: image %s: cannot read the fleet CA %s: %s\n", cmd, path,
-                        r == -E2BIG ? "larger than 64 KiB" : r == -EBADMSG ? "not a text file" : strerror(-r));
-        return r;
-}
-
-static int load_spec(const char *cmd, const char *path, Spec **ret) {
-        SpecErrors errors = {};
-        int r = spec_load_file(path, ret, &errors);
-
-        if (r < 0) {
-                if (errors.n_items > 0)
-                        spec_errors_print(stderr, path, &errors);
-                else
-                        fprintf(stderr, "strata: image %s: cannot read %s: %s\n", cmd, path, strerror(-r));
-        }
-        spec_errors_clear(&errors);
-        return r;
-}
-
-static int render(const char *cmd, const Spec *spec, const IgnitionRenderOptions *o, json_t **ret) {
-        _cleanup_free_ char *err = NULL;
-        int r = ignition_render(spec, o, ret, &err);
-
-        if (r < 0)
-                fprintf(stderr, "strata: image %s: %s: %s\n", cmd, o->machine, err ? err : strerror(-r));
-        return r;
-}
-
 /* Options both commands share; the rest are per command. */
 enum {
         ARG_FLATCAR = 0x100,
@@ -224,11 +183,11 @@ static int image_seed_cmd(int argc, char **argv) {
         if (!sysext_copy)
                 return EXIT_FAILURE;
         o.sysext_name = basename(sysext_copy);
-        if (fleet_ca && read_fleet_ca("seed", fleet_ca, &ca) < 0)
+        if (fleet_ca && ignition_cli_read_fleet_ca("image seed", fleet_ca, &ca) < 0)
                 return EXIT_FAILURE;
         o.fleet_ca_pem = ca;
 
-        if (load_spec("seed", spec_path, &spec) < 0)
+        if (ignition_cli_load_spec("image seed", spec_path, &spec) < 0)
                 return EXIT_FAILURE;
         r = image_seed_machine(spec, machine, &o.machine, &err);
         if (r < 0) {
@@ -236,7 +195,7 @@ static int image_seed_cmd(int argc, char **argv) {
                 return EXIT_FAILURE;
         }
         /* no sysext_source: the sysext is on the disk, the config only links it */
-        if (render("seed", spec, &o, &config) < 0)
+        if (ignition_cli_render("image seed", spec, &o, &config) < 0)
                 return EXIT_FAILURE;
 
         r = image_seed_build(&(ImageSeedOptions){ .flatcar = flatcar, .output = output, .config = config,
@@ -286,7 +245,6 @@ static int image_pxe_oem_cmd(int argc, char **argv) {
         const char *spec_path = NULL, *sysext = NULL, *fleet_ca = NULL, *output = NULL;
         IgnitionRenderOptions o = { .role = IGNITION_ROLE_INVENTORY };
         _cleanup_free_ char *sysext_default = NULL, *sysext_copy = NULL, *ca = NULL, *err = NULL;
-        _cleanup_close_ int sysext_fd = -1;
         _cleanup_spec_ Spec *spec = NULL;
         json_auto_t *config = NULL;
         char sha512[129];
@@ -299,14 +257,8 @@ static int image_pxe_oem_cmd(int argc, char **argv) {
                 case ARG_SPEC: spec_path = optarg; break;
                 case ARG_MACHINE: o.machine = optarg; break;
                 case ARG_ROLE:
-                        o.role = ignition_role_from_string(optarg);
-                        if (o.role < 0) {
-                                fprintf(stderr,
-                                        "strata: image pxe-oem: --role: expected seed, controller or worker, "
-                                        "got \"%s\"\n",
-                                        optarg);
+                        if (ignition_cli_parse_role("image pxe-oem", optarg, &o.role) < 0)
                                 return 2;
-                        }
                         break;
                 case ARG_SYSEXT: sysext = optarg; break;
                 case ARG_SYSEXT_URL: o.sysext_source = optarg; break;
@@ -354,27 +306,16 @@ static int image_pxe_oem_cmd(int argc, char **argv) {
                         }
                         sysext = sysext_default;
                 }
-                sysext_fd = open(sysext, O_RDONLY | O_NOCTTY | O_CLOEXEC);
-                r = sysext_fd < 0 ? -errno : image_sysext_check(sysext_fd, &err);
-                if (r == 0)
-                        r = image_sysext_sha512(sysext_fd, sha512);
-                if (r < 0) {
-                        fprintf(stderr, "strata: image pxe-oem: %s: %s\n", sysext, err ? err : strerror(-r));
+                if (ignition_cli_sysext("image pxe-oem", sysext, true, &o, &sysext_copy, sha512) < 0)
                         return EXIT_FAILURE;
-                }
-                sysext_copy = strdup(sysext);
-                if (!sysext_copy)
-                        return EXIT_FAILURE;
-                o.sysext_name = basename(sysext_copy);
-                o.sysext_sha512 = sha512;
         }
-        if (fleet_ca && read_fleet_ca("pxe-oem", fleet_ca, &ca) < 0)
+        if (fleet_ca && ignition_cli_read_fleet_ca("image pxe-oem", fleet_ca, &ca) < 0)
                 return EXIT_FAILURE;
         o.fleet_ca_pem = ca;
 
-        if (load_spec("pxe-oem", spec_path, &spec) < 0)
+        if (ignition_cli_load_spec("image pxe-oem", spec_path, &spec) < 0)
                 return EXIT_FAILURE;
-        if (render("pxe-oem", spec, &o, &config) < 0)
+        if (ignition_cli_render("image pxe-oem", spec, &o, &config) < 0)
                 return EXIT_FAILURE;
         r = image_oem_cpio_build(output, config, mtime, &err);
         if (r < 0) {

@@ -97,16 +97,6 @@ static void remove_at(BootLeases *l, size_t i) {
         l->n--;
 }
 
-const json_t *boot_inventory_find(const Spec *spec, const char *machine) {
-        const json_t *m;
-        size_t i;
-
-        json_array_foreach(json_object_get(spec_json(spec), "inventory"), i, m)
-                if (strcmp(json_string_value(json_object_get(m, "name")), machine) == 0)
-                        return m;
-        return NULL;
-}
-
 static int lease_new(const json_t *entry, const char *machine, BootLease **ret) {
         _cleanup_(lease_freep) BootLease *lease = NULL;
         const json_t *macs = json_object_get(entry, "macs"), *v;
@@ -135,7 +125,7 @@ int boot_leases_grant(BootLeases *l, const Spec *spec, const char *machine, uint
 
         if (seconds == 0 || seconds > BOOT_LEASE_SECONDS_MAX)
                 return -ERANGE;
-        entry = boot_inventory_find(spec, machine);
+        entry = spec_machine(spec, machine);
         if (!entry)
                 return -ENOENT;
         i = index_of(l, machine);

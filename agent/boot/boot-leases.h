@@ -72,10 +72,6 @@ int boot_mac_parse(const char *s, uint8_t ret[6]);
  * room for 18 bytes. */
 char *boot_mac_format(const uint8_t mac[6], char sep, char buf[18]);
 
-/* The inventory entry named `machine` (borrowed from the spec, which
- * validated, so its fields are typed), or NULL. */
-const json_t *boot_inventory_find(const Spec *spec, const char *machine);
-
 /* Grants inventory machine `machine` a lease until now + seconds, or
  * extends the one it has (events kept). -ENOENT: not in the inventory;
  * -ERANGE: seconds is 0 or above BOOT_LEASE_SECONDS_MAX; -E2BIG: the table

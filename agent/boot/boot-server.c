@@ -285,7 +285,7 @@ int boot_server_start(Manager *m) {
 }
 
 int boot_server_grant(BootServer *b, const char *machine, unsigned seconds, const char **reterr) {
-        const json_t *entry = boot_inventory_find(b->m->spec, machine);
+        const json_t *entry = spec_machine(b->m->spec, machine);
         const char *network = json_string_value(json_object_get(entry, "network"));
         size_t i;
         int r;

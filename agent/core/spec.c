@@ -64,6 +64,18 @@ size_t spec_n_machines(const Spec *s) {
         return s->n_machines;
 }
 
+const json_t *spec_machine(const Spec *s, const char *name) {
+        const json_t *m;
+        size_t i;
+
+        if (!name)
+                return NULL;
+        json_array_foreach(json_object_get(s->json, "inventory"), i, m)
+                if (strcmp(json_string_value(json_object_get(m, "name")), name) == 0)
+                        return m;
+        return NULL;
+}
+
 void spec_errors_clear(SpecErrors *e) {
         json_schema_errors_clear(e);
 }

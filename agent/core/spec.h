@@ -62,6 +62,9 @@ const char *spec_fleet(const Spec *s);   /* $.fleet.name */
 const char *spec_digest(const Spec *s);
 json_t *spec_json(const Spec *s);         /* borrowed; do not modify */
 size_t spec_n_machines(const Spec *s);    /* entries in $.inventory */
+/* The inventory entry named `name` (borrowed; the spec validated, so its
+ * fields are typed), or NULL, also for a NULL name. */
+const json_t *spec_machine(const Spec *s, const char *name);
 
 /* Does a property name look like it holds a secret ("password",
  * "privateKey", "api-token", ...: case and '_', '-', '.', ' ' ignored)? Such

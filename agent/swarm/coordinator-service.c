@@ -144,13 +144,7 @@ static void timer_arm(CoordinatorService *s) {
 }
 
 const char *swarm_machine_role(const Spec *spec, const char *name) {
-        const json_t *e;
-        size_t i;
-
-        json_array_foreach(json_object_get(spec_json(spec), "inventory"), i, e)
-                if (streq_ptr(json_string_value(json_object_get(e, "name")), name))
-                        return json_string_value(json_object_get(e, "role"));
-        return NULL;
+        return json_string_value(json_object_get(spec_machine(spec, name), "role"));
 }
 
 bool coordinator_service_wanted(const Manager *m) {
@@ -224,19 +218,15 @@ static int reply_error(int r, const char *message, unsigned *ret_status, json_t 
  * is nothing to add (the seed) or the credential cannot be read (logged:
  * the member then fails the machine with a clear reason). */
 static json_t *lease_bmc(CoordinatorService *s, const char *member, const char *machine) {
-        const json_t *e;
-        json_t *bmc = NULL;
+        json_t *bmc;
         const BmcMachine *bm = bmc_inventory_find(s->inv, machine);
         _cleanup_free_ char *user = NULL, *err = NULL;
         _cleanup_secret_ Secret *pw = NULL;
-        size_t i;
         int r;
 
         if (streq(member, s->m->machine) || !bm)
                 return NULL;
-        json_array_foreach(json_object_get(spec_json(s->m->spec), "inventory"), i, e)
-                if (streq_ptr(json_string_value(json_object_get(e, "name")), machine))
-                        bmc = json_deep_copy(json_object_get(e, "bmc"));
+        bmc = json_deep_copy(json_object_get(spec_machine(s->m->spec, machine), "bmc"));
         if (!bmc)
                 return NULL;
         (void) json_object_del(bmc, "credential");

@@ -71,6 +71,7 @@ struct Provisioner {
         bool halted, beating;
         uint64_t halt_serial, heartbeat_usec;
         bool unreachable;    /* the last call to the coordinator failed (logged once) */
+        const char *call_error; /* why (curl's static text), for that log line */
         bool idle_logged;
         /* remote coordinator (every member but the seed) */
         char *url, *ca_pem, *cert_pem;
@@ -288,9 +289,10 @@ static void on_remote_done(CurlEvent *ce, CURL *easy, CURLcode result, void *use
         (void) ce;
         (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
         c->status = (unsigned) status;
-        if (result != CURLE_OK)
+        if (result != CURLE_OK) {
                 c->r = -EHOSTUNREACH;
-        else {
+                c->p->call_error = curl_easy_strerror(result);
+        } else {
                 c->reply = json_loadb(c->body ? c->body : "", c->size, 0, NULL);
                 c->r = json_is_object(c->reply) ? 0 : -EBADMSG;
         }
@@ -366,8 +368,9 @@ static int call(Provisioner *p, CoordOp op, json_t *body, CallDone done, void *u
 static int call_result(Provisioner *p, int r, unsigned status, const json_t *reply) {
         if (r < 0) {
                 if (!p->unreachable)
-                        log_warning_errno(r, "Cannot reach the coordinator at %s: finishing only what is held",
-                                          p->url ? p->url : "(local)");
+                        log_warning_errno(r, "Cannot reach the coordinator at %s (%s): finishing only what is held",
+                                          p->url ? p->url : "(local)",
+                                          r == -EHOSTUNREACH && p->call_error ? p->call_error : strerror(-r));
                 p->unreachable = true;
                 return r;
         }
@@ -487,6 +490,18 @@ static void fence(Held *h, CoordAction a) {
         h->busy = true;
 }
 
+/* How long this node's boot server answers a held machine: as long as the
+ * coordinator gives it to come up (the spec's deadline; heartbeats do not
+ * extend a boot lease, and a boot slower than a minute, the old figure, was
+ * refused its script halfway). The boot lease ends earlier with the lease
+ * (held_finish). */
+static unsigned boot_lease_seconds(Provisioner *p) {
+        json_int_t d = json_integer_value(
+                json_object_get(json_object_get(spec_json(p->m->spec), "provisioning"), "deadline_seconds"));
+
+        return (unsigned) MAX(d, 60);
+}
+
 static void held_kick(Held *h) {
         Provisioner *p = h->p;
 
@@ -494,13 +509,10 @@ static void held_kick(Held *h) {
                 return;
         switch (h->step) {
         case STEP_START: {
-                uint64_t now = now_realtime(p);
-                unsigned secs = h->expires > now ? (unsigned) MAX((h->expires - now) / 1000000u, 1u) : 1u;
                 const char *why = NULL;
                 int r;
 
-                /* the boot lease runs to the coordinator's deadline; heartbeats keep it */
-                r = p->m->boot ? boot_server_grant(p->m->boot, h->machine, MAX(secs, 60u), &why) : -ENOMEDIUM;
+                r = p->m->boot ? boot_server_grant(p->m->boot, h->machine, boot_lease_seconds(p), &why) : -ENOMEDIUM;
                 if (r < 0) {
                         report(p, h, "failed", why ? why : "this member serves no boot on the machine's network");
                         return;
@@ -688,7 +700,7 @@ static void on_heartbeat(Provisioner *p, int r, unsigned status, json_t *reply, 
                         }
                 }
                 if (h->step == STEP_WATCH && p->m->boot)
-                        (void) boot_server_grant(p->m->boot, machine, 600, NULL);
+                        (void) boot_server_grant(p->m->boot, machine, boot_lease_seconds(p), NULL);
                 held_kick(h);
         }
         for (i = 0; i < p->n_held; i++)

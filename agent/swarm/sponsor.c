@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/param.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -559,6 +561,30 @@ static int sponsor_load(Sponsor *s, const json_t *att, const json_t *sp, Admissi
         return 0;
 }
 
+/* Connections the HTTPS server takes at once. It also carries the
+ * coordinator's lease API, and every member keeps a connection open to it
+ * (a heartbeat every lease_seconds/3 reuses it): with HTTP_CONNECTIONS_MAX
+ * alone, a fleet of more members than that had every new caller reset, its
+ * leases lapse and its joiners refused. So: HTTP_CONNECTIONS_MAX plus this
+ * many per inventory machine, at most SPONSOR_CONNECTIONS_MAX, and within
+ * the open-files limit (less SPONSOR_FDS_RESERVED for everything else). */
+#define SPONSOR_CONNECTIONS_PER_MACHINE 2u
+#define SPONSOR_CONNECTIONS_MAX 4096u
+#define SPONSOR_FDS_RESERVED 256u
+
+static unsigned sponsor_connections_max(const Manager *m) {
+        size_t want = HTTP_CONNECTIONS_MAX + SPONSOR_CONNECTIONS_PER_MACHINE *
+                                                     json_array_size(json_object_get(spec_json(m->spec), "inventory"));
+        struct rlimit rl;
+
+        want = MIN(want, SPONSOR_CONNECTIONS_MAX);
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            rl.rlim_cur < want + SPONSOR_FDS_RESERVED)
+                want = rl.rlim_cur > HTTP_CONNECTIONS_MAX + SPONSOR_FDS_RESERVED ? rl.rlim_cur - SPONSOR_FDS_RESERVED
+                                                                                : HTTP_CONNECTIONS_MAX;
+        return (unsigned) want;
+}
+
 int sponsor_start(Manager *m) {
         const json_t *att = json_object_get(spec_json(m->spec), "attestation");
         const json_t *sp = json_object_get(att, "sponsor");
@@ -570,6 +596,7 @@ int sponsor_start(Manager *m) {
                 .routes = sponsor_routes,
                 .n_routes = ELEMENTSOF(sponsor_routes),
                 .body_max = ADMISSION_MSG_MAX,
+                .connections_max = sponsor_connections_max(m),
         };
         int fd = -1, r;
 

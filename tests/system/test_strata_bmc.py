@@ -741,6 +741,48 @@ def test_history_clear(bmc):
     assert h["Events"] == [] and h["PowerState"] == "On"
 
 
+def test_on_power_on_hook_runs_per_boot_and_changes_no_answer(start, tmp_path):
+    """--on-power-on (for `strata sim`): every power-on that boots runs the
+    command with the machine, the override this boot uses and the reset
+    type, without waiting for it; power-off and refused resets run nothing,
+    and the Redfish answers and history are the ones without the hook."""
+    out = tmp_path / "hook.log"
+    hook = (f'sleep 0.3; echo "$STRATA_SIM_MACHINE|$STRATA_SIM_BOOT_TARGET|$STRATA_SIM_RESET_TYPE|'
+            f'$STRATA_SIM_MACS|$STRATA_SIM_BOOT_URI" >> {out}')
+    other = dict(machine(id="node2", uuid=UUID2, macs=["52:54:00:aa:00:03"]))
+    b = start([machine(), other], args=("--on-power-on", hook))
+    plain = start([machine(), other])
+
+    def lines(n):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            got = out.read_text().splitlines() if out.exists() else []
+            if len(got) >= n:
+                time.sleep(0.5)  # and no more than n
+                return sorted(out.read_text().splitlines())
+            time.sleep(0.05)
+        raise AssertionError(f"the hook ran {len(got)} times, expected {n}: {got}")
+
+    steps = [("patch", {"BootSourceOverrideTarget": "Pxe", "BootSourceOverrideEnabled": "Once"}),
+             ("reset", "On"), ("reset", "On"), ("reset", "ForceRestart"), ("reset", "ForceOff"),
+             ("reset", "ForceOff"), ("reset", "PowerCycle"), ("reset", "ForceOn"), ("reset", "PowerCycle")]
+    for kind, arg in steps:
+        t0 = time.monotonic()
+        got = [x.reset(arg) if kind == "reset" else x.patch_boot(arg) for x in (b, plain)]
+        assert time.monotonic() - t0 < 0.3 * 2, "the reset waited for the hook"
+        assert got[0].status == got[1].status, (kind, arg, got[0].status, got[1].status)
+    assert b.reset("On", system="/redfish/v1/Systems/node2").status == 204
+    assert lines(5) == sorted([
+        "node1|Pxe|On|52:54:00:aa:00:01 52:54:00:aa:00:02|",   # the override, consumed by this boot
+        "node1|None|ForceRestart|52:54:00:aa:00:01 52:54:00:aa:00:02|",
+        "node1|None|ForceOn|52:54:00:aa:00:01 52:54:00:aa:00:02|",
+        "node1|None|PowerCycle|52:54:00:aa:00:01 52:54:00:aa:00:02|",
+        "node2|None|On|52:54:00:aa:00:03|",
+    ])
+    strip = [{k: v for k, v in e.items() if k != "Seq"} for e in b.history()["Events"]]
+    assert strip == [{k: v for k, v in e.items() if k != "Seq"} for e in plain.history()["Events"]]
+
+
 # ---- the QEMU back end, against a real QEMU under TCG ----
 
 OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"

@@ -467,6 +467,7 @@ struct BmcMachine {
         BmcFaults faults;
         unsigned task_ms;
         bool unreachable; /* the back end did not answer the last power query */
+        const char *on_power_on; /* memory back end, for simulation: --on-power-on (borrowed) */
         MachineState *state;
 };
 
@@ -516,7 +517,8 @@ typedef struct Bmc {
 } Bmc;
 
 typedef struct BmcConfigOptions {
-        bool no_sessions; /* --no-sessions */
+        bool no_sessions;        /* --no-sessions */
+        const char *on_power_on; /* --on-power-on CMD: memory machines run it at every power-on */
 } BmcConfigOptions;
 
 /* config.c: loads `path` into `b` (machines, personalities, secrets).

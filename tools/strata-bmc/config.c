@@ -333,9 +333,12 @@ int emu_config_load(Bmc *b, const char *path, const BmcConfigOptions *opts, char
                 return -ENOMEM;
         b->n_machines = json_array_size(machines);
         const char *dir = dirname(dir_copy); /* in place: once */
-        for (size_t i = 0; i < b->n_machines; i++)
+        for (size_t i = 0; i < b->n_machines; i++) {
                 if ((r = parse_machine(b, json_array_get(machines, i), i, dir, &e)) < 0)
                         return r;
+                if (b->machines[i].backend == &backend_memory)
+                        b->machines[i].on_power_on = opts->on_power_on;
+        }
 
         b->personality = b->machines[0].personality;
         if ((r = get_string(root, "personality", "$", buf, sizeof(buf), false, &e)) < 0)

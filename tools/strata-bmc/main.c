@@ -25,6 +25,10 @@ static void help(void) {
                "                       non-initial network namespace, and only its own\n"
                "  --config FILE        machines, credentials, personalities (see config.c)\n"
                "  --no-sessions        no SessionService: basic auth only\n"
+               "  --on-power-on CMD    simulation (strata sim): memory machines run `sh -c CMD`\n"
+               "                       at every power-on, not waited for, with STRATA_SIM_MACHINE,\n"
+               "                       STRATA_SIM_BOOT_TARGET (Pxe, ..., None), STRATA_SIM_BOOT_URI,\n"
+               "                       STRATA_SIM_RESET_TYPE and STRATA_SIM_MACS set\n"
                "  --log-level LEVEL    0-7 or debug, info, notice, warning, err (default info)\n"
                "  -h, --help           show this help\n"
                "  --version            show the version\n"
@@ -60,11 +64,12 @@ static void describe(int fd, char *buf, size_t size) {
 }
 
 int main(int argc, char **argv) {
-        enum { ARG_LISTEN = 0x100, ARG_CONFIG, ARG_NO_SESSIONS, ARG_LOG_LEVEL, ARG_VERSION };
+        enum { ARG_LISTEN = 0x100, ARG_CONFIG, ARG_NO_SESSIONS, ARG_ON_POWER_ON, ARG_LOG_LEVEL, ARG_VERSION };
         static const struct option options[] = {
                 { "listen", required_argument, NULL, ARG_LISTEN },
                 { "config", required_argument, NULL, ARG_CONFIG },
                 { "no-sessions", no_argument, NULL, ARG_NO_SESSIONS },
+                { "on-power-on", required_argument, NULL, ARG_ON_POWER_ON },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -83,6 +88,7 @@ int main(int argc, char **argv) {
                 case ARG_LISTEN: listen_addr = optarg; break;
                 case ARG_CONFIG: config = optarg; break;
                 case ARG_NO_SESSIONS: opts.no_sessions = true; break;
+                case ARG_ON_POWER_ON: opts.on_power_on = optarg; break;
                 case ARG_LOG_LEVEL:
                         level = log_level_from_string(optarg);
                         if (level < 0) {

@@ -24,6 +24,7 @@ static const Command commands[] = {
         { "init", cmd_init, "init --fleet NAME --out DIR  create the fleet CA and the policy signing key" },
         { "kube", cmd_kube, "kube get|list|apply|delete|wait|api-resources ...  the Kubernetes API (see strata kube -h)" },
         { "resume", cmd_fleet, "resume --fleet-key FILE --spec FILE  end a fleet-wide halt (see strata resume -h)" },
+        { "sim", cmd_sim, "sim --nodes N [--fanout F]  a fleet propagating in network namespaces, as root (see strata sim -h)" },
         { "spec", cmd_spec, "spec validate FILE...   check a fleet spec; every error with its JSON path" },
         { "status", cmd_status, "status [--json] [--watch [N]]  this node's phase, spec, leases; the fleet on the coordinator" },
         { "unseal", cmd_unseal, "unseal encrypt|decrypt  clevis-compatible encrypt/decrypt (see strata unseal)" },

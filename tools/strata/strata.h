@@ -27,6 +27,7 @@ int cmd_init(const CliContext *ctx, int argc, char **argv);
 int cmd_kube(const CliContext *ctx, int argc, char **argv);
 int cmd_boot(const CliContext *ctx, int argc, char **argv);
 int cmd_bmc(const CliContext *ctx, int argc, char **argv);
+int cmd_sim(const CliContext *ctx, int argc, char **argv);
 int cmd_spec(const CliContext *ctx, int argc, char **argv);
 int cmd_status(const CliContext *ctx, int argc, char **argv);
 int cmd_unseal(const CliContext *ctx, int argc, char **argv);

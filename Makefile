@@ -144,6 +144,8 @@ install: all sysext
 	install -D -m 0644 images/units/strata-unseal@.service '$(DESTDIR)$(PREFIX)/lib/systemd/system/strata-unseal@.service'
 	install -D -m 0644 proto/spec.schema.json $(DESTDIR)$(PREFIX)/share/strata/spec.schema.json
 	install -D -m 0644 $(SYSEXT_RAW) $(DESTDIR)$(PREFIX)/share/strata/$(notdir $(SYSEXT_RAW))
+	install -D -m 0755 tools/sim/strata_sim.py $(DESTDIR)$(PREFIX)/lib/strata/sim/strata_sim.py
+	install -D -m 0755 tools/sim/sim_machine.py $(DESTDIR)$(PREFIX)/lib/strata/sim/sim_machine.py
 
 clean:
 	rm -rf build

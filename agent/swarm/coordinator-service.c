@@ -42,6 +42,9 @@
 #define HALT_WINDOW_MS (300 * 1000ll)
 
 #define LOG_MESSAGE_ID_HALT "c4b1f0e2d3a54b6c8d7e9f0a1b2c3d4e"
+#define LOG_MESSAGE_ID_STALL "5e0c9a7b1d2f4c3e8a6b7d9e0f1a2b3c"
+/* How often the loop notes that it runs (stall detection, coordinator.h). */
+#define STALL_PULSE_USEC (1u * 1000000ull)
 
 struct CoordinatorService {
         Manager *m;
@@ -50,6 +53,8 @@ struct CoordinatorService {
         AuditLog *audit;
         sd_event_source *timer;
         sd_event_source *flush; /* journals what heartbeats changed (dirty) */
+        sd_event_source *pulse; /* stall detection */
+        CoordStallWatch stall;
         bool dirty;
         int64_t halt_issued; /* the last accepted halt/resume's signing time (Unix ms) */
 };
@@ -69,6 +74,7 @@ CoordinatorService *coordinator_service_free(CoordinatorService *s) {
         if (s->dirty && s->core)
                 (void) commit(s);
         sd_event_source_disable_unref(s->flush);
+        sd_event_source_disable_unref(s->pulse);
         sd_event_source_disable_unref(s->timer);
         coordinator_free(s->core);
         bmc_inventory_free(s->inv);
@@ -159,11 +165,42 @@ static void commit_later(CoordinatorService *s) {
                 (void) commit(s);
 }
 
+/* Before anything that judges leases by the clock (the expiry tick, a
+ * member's call): if the loop itself did not run for a while, nobody's
+ * heartbeat could be answered, so the leases move on by that long instead
+ * of all lapsing at once. Journaled at once: a restart must not forget it. */
+static void stall_check(CoordinatorService *s) {
+        uint64_t mono = 0, stall;
+        int n;
+
+        (void) sd_event_now(s->m->event, CLOCK_MONOTONIC, &mono);
+        stall = coordinator_stall_observe(&s->stall, mono);
+        if (stall == 0)
+                return;
+        n = coordinator_stalled(s->core, stall, now_usec(s));
+        if (n < 0)
+                return;
+        log_struct(LOG_WARNING, 0, LOG_FIELDS({ "MESSAGE_ID", LOG_MESSAGE_ID_STALL }),
+                   "The coordinator's loop stalled for %llu ms; %d lease(s) and their deadlines extended by it",
+                   (unsigned long long) (stall / 1000u), n);
+        (void) commit(s);
+}
+
+static int on_pulse(sd_event_source *src, uint64_t usec, void *userdata) {
+        CoordinatorService *s = userdata;
+
+        (void) usec;
+        stall_check(s);
+        (void) sd_event_source_set_time_relative(src, STALL_PULSE_USEC);
+        return 0;
+}
+
 static int on_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         CoordinatorService *s = userdata;
 
         (void) src;
         (void) usec;
+        stall_check(s);
         if (coordinator_tick(s->core, now_usec(s)) > 0)
                 (void) commit(s);
         else
@@ -224,8 +261,13 @@ int coordinator_service_start(Manager *m) {
                 r = sd_event_add_time(m->event, &s->flush, CLOCK_MONOTONIC, UINT64_MAX, 0, on_flush, s);
         if (r >= 0)
                 r = sd_event_source_set_enabled(s->flush, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_time_relative(m->event, &s->pulse, CLOCK_MONOTONIC, STALL_PULSE_USEC, 1000, on_pulse, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->pulse, SD_EVENT_ON);
         if (r < 0)
                 return log_error_errno(r, "Cannot start the coordinator's timer");
+        s->stall.period = STALL_PULSE_USEC;
         /* Leases that expired while the seed was down end now. */
         (void) coordinator_tick(s->core, now_usec(s));
         r = commit(s);
@@ -374,9 +416,11 @@ int coordinator_service_call(CoordinatorService *s, const char *member, int op, 
         _cleanup_(coord_request_clear) CoordRequest q = {};
         _cleanup_free_ char *err = NULL;
         json_auto_t *reply = NULL;
-        uint64_t now = now_usec(s);
+        uint64_t now;
         int r;
 
+        stall_check(s);
+        now = now_usec(s);
         r = coord_request_parse(op, body, size, &q, &err);
         if (r == -ENOMEM)
                 return r;
@@ -431,10 +475,20 @@ int coordinator_service_call(CoordinatorService *s, const char *member, int op, 
         return 0;
 }
 
-void coordinator_service_admitted(CoordinatorService *s, const char *machine) {
-        if (!s || coordinator_admitted(s->core, machine, now_usec(s)) < 0)
+void coordinator_service_admitted(CoordinatorService *s, const char *machine, uint64_t began) {
+        int r;
+
+        if (!s)
                 return;
-        (void) commit(s);
+        stall_check(s);
+        r = coordinator_admitted(s->core, machine, began, now_usec(s));
+        if (r == -ESTALE)
+                log_struct(LOG_WARNING, 0, LOG_FIELDS({ "STRATA_MACHINE", machine }),
+                           "Admission of %s not credited: it belongs to an earlier boot than its current lease's "
+                           "power cycle; the lease goes on", machine);
+        if (r == -ENOENT)
+                return;
+        (void) commit(s); /* credited, or the refusal audited */
 }
 
 json_t *coordinator_service_status(CoordinatorService *s) {

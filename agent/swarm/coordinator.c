@@ -370,6 +370,7 @@ int coordinator_fence(Coordinator *c, const char *member, const char *machine, u
                         return -EALREADY;
                 }
                 m->lease.cycled = true;
+                m->lease.cycled_at = now;
                 machine_set_state(m, COORD_POWERING, now);
         }
         event_add(c, now, "fence", machine, member, token, coord_action_to_string(action));
@@ -472,11 +473,21 @@ int coordinator_heartbeat(Coordinator *c, const char *member, const char *const 
         return 0;
 }
 
-int coordinator_admitted(Coordinator *c, const char *machine, uint64_t now) {
+int coordinator_admitted(Coordinator *c, const char *machine, uint64_t began, uint64_t now) {
         CoordMachine *m = coordinator_find(c, machine);
 
         if (!m)
                 return -ENOENT;
+        /* Under a lease, only the boot that lease's power cycle started
+         * counts: a join begun earlier is a previous boot's (its stratad
+         * outlived the lease that booted it), and crediting it would end the
+         * current lease for a machine that is about to reboot. */
+        if (state_is_leased(m->state) && (!m->lease.cycled || began < m->lease.cycled_at)) {
+                event_add(c, now, "admission-stale", machine, m->lease.holder, m->lease.token,
+                          !m->lease.cycled ? "the current lease has not power-cycled it yet"
+                                           : "the join began before the current lease's power cycle");
+                return -ESTALE;
+        }
         if (m->generation < 0)
                 m->generation = 1; /* admitted without a lease: joined by hand */
         event_add(c, now, "admitted", machine, m->lease.holder, m->lease.token, m->last_event);
@@ -487,6 +498,45 @@ int coordinator_admitted(Coordinator *c, const char *machine, uint64_t now) {
         if (!member_add(c, machine, m->generation, now))
                 return -ENOMEM;
         return 0;
+}
+
+uint64_t coordinator_stall_observe(CoordStallWatch *w, uint64_t mono_now) {
+        uint64_t gap, stall = 0;
+
+        if (w->last && mono_now > w->last) {
+                gap = mono_now - w->last;
+                if (gap > w->period + COORDINATOR_STALL_MIN_USEC)
+                        stall = gap - w->period;
+        }
+        if (mono_now > w->last)
+                w->last = mono_now;
+        return stall;
+}
+
+int coordinator_stalled(Coordinator *c, uint64_t stall, uint64_t now) {
+        _cleanup_free_ char *why = NULL;
+        int n = 0;
+
+        if (stall == 0)
+                return 0;
+        for (size_t i = 0; i < c->n_machines; i++) {
+                CoordMachine *m = &c->machines[i];
+
+                if (state_is_leased(m->state)) {
+                        /* both: the holder could neither renew nor report
+                         * progress meanwhile */
+                        m->lease.expires = m->lease.expires > UINT64_MAX - stall ? UINT64_MAX : m->lease.expires + stall;
+                        m->lease.deadline =
+                                m->lease.deadline > UINT64_MAX - stall ? UINT64_MAX : m->lease.deadline + stall;
+                        n++;
+                } else if (m->state == COORD_UNKNOWN && m->retry_after)
+                        m->retry_after += stall;
+        }
+        if (asprintf(&why, "the coordinator's loop stalled for %" PRIu64 ".%03" PRIu64 " s: %d lease(s) extended by it",
+                     stall / 1000000u, stall % 1000000u / 1000u, n) < 0)
+                return -ENOMEM;
+        event_add(c, now, "stall", NULL, NULL, 0, why);
+        return n;
 }
 
 int coordinator_tick(Coordinator *c, uint64_t now) {
@@ -579,10 +629,10 @@ static json_t *machine_to_json(const CoordMachine *m) {
         if (m->lease.holder)
                 (void) json_object_set_new(
                         o, "lease",
-                        json_pack("{s:s, s:I, s:I, s:I, s:I, s:b}", "holder", m->lease.holder, "token",
+                        json_pack("{s:s, s:I, s:I, s:I, s:I, s:b, s:I}", "holder", m->lease.holder, "token",
                                   (json_int_t) m->lease.token, "granted", (json_int_t) m->lease.granted, "expires",
                                   (json_int_t) m->lease.expires, "deadline", (json_int_t) m->lease.deadline,
-                                  "cycled", m->lease.cycled));
+                                  "cycled", m->lease.cycled, "cycled_at", (json_int_t) m->lease.cycled_at));
         if (m->last_event)
                 (void) json_object_set_new(o, "last_event", json_string(m->last_event));
         if (m->reason)
@@ -683,6 +733,8 @@ int coordinator_load_json(Coordinator *c, const json_t *doc, char **reterr) {
                                 .expires = (uint64_t) json_integer_value(json_object_get(l, "expires")),
                                 .deadline = (uint64_t) json_integer_value(json_object_get(l, "deadline")),
                                 .cycled = json_is_true(json_object_get(l, "cycled")),
+                                /* absent in journals from before it was kept: 0, any join counts */
+                                .cycled_at = (uint64_t) json_integer_value(json_object_get(l, "cycled_at")),
                         };
                         if (!m->lease.holder)
                                 return -ENOMEM;

@@ -75,6 +75,7 @@ typedef struct CoordLease {
         uint64_t expires;    /* renewed by the holder's heartbeats */
         uint64_t deadline;   /* the machine must be admitted by then */
         bool cycled;         /* the power cycle of this lease was fenced */
+        uint64_t cycled_at;  /* when: the boot of this lease began no earlier */
 } CoordLease;
 
 typedef struct CoordMachine {
@@ -186,9 +187,37 @@ int coordinator_release(Coordinator *c, const char *member, const char *machine,
 int coordinator_heartbeat(Coordinator *c, const char *member, const char *const *machines, const uint64_t *tokens,
                           size_t n, uint64_t halt_ack, uint64_t now, int *out);
 
-/* The sponsor admitted `machine`: it is a member, its lease is done. A
- * machine not in the inventory is ignored (-ENOENT). */
-int coordinator_admitted(Coordinator *c, const char *machine, uint64_t now);
+/* The sponsor admitted `machine` in an exchange that began (its hello) at
+ * `began`: it is a member, its lease is done. An admission counts for a
+ * leased machine only if it belongs to the boot of the current lease: that
+ * lease's power cycle was fenced, and the exchange began no earlier. One
+ * that began before (a previous boot's stratad finishing its join after the
+ * machine was re-leased, or before the new holder's power cycle) is
+ * -ESTALE, audited as "admission-stale" and otherwise ignored: the holder
+ * goes on and the new boot joins on its own. A machine not leased (joined by
+ * hand, or its lease ended) is credited whatever `began`. A machine not in
+ * the inventory is ignored (-ENOENT). */
+int coordinator_admitted(Coordinator *c, const char *machine, uint64_t began, uint64_t now);
+
+/* Stall detection: the service's loop observes its monotonic clock every
+ * `period` usec (a pulse timer, and every request); a gap longer than the
+ * period by more than COORDINATOR_STALL_MIN_USEC means the loop did not run
+ * meanwhile. Pure, so a test can drive the clock. */
+#define COORDINATOR_STALL_MIN_USEC (1u * 1000000ull)
+typedef struct CoordStallWatch {
+        uint64_t period; /* how often the pulse is due */
+        uint64_t last;   /* the last observation (0: none yet) */
+} CoordStallWatch;
+/* Records an observation at `mono_now`; returns the stall (the gap beyond
+ * the period) when there was one, else 0. */
+uint64_t coordinator_stall_observe(CoordStallWatch *w, uint64_t mono_now);
+
+/* The seed's own loop stalled for `stall` usec (SIGSTOP, a long fsync, CPU
+ * starvation): no heartbeat could be answered meanwhile, so every live
+ * lease's expiry (and deadline, and back-off) moves on by the stall,
+ * rather than all of them lapsing at the next tick. Audited as "stall".
+ * Returns how many leases were extended. */
+int coordinator_stalled(Coordinator *c, uint64_t stall, uint64_t now);
 
 /* Expires leases not renewed in time (the machine goes back to unknown, no
  * attempt counted: its holder died) and ends attempts past their deadline

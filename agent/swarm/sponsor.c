@@ -43,6 +43,15 @@
 #define SPONSOR_CREDENTIAL_NAME_MAX 255u
 #define SPONSOR_EK_ALLOW_MAX 10000u     /* the schema's maxItems */
 #define SPONSOR_PEER_MAX INET6_ADDRSTRLEN
+/* Hellos remembered with their nonce and arrival, so an admission can say
+ * when its exchange began (coordinator_service_admitted): twice the
+ * sponsor's own table, which refuses hellos beyond ADMISSION_NONCES_MAX. */
+#define SPONSOR_HELLOS_MAX (2u * ADMISSION_NONCES_MAX)
+
+typedef struct SponsorHello {
+        uint8_t nonce[ADMISSION_NONCE_SIZE];
+        uint64_t began; /* CLOCK_REALTIME usec: the coordinator's clock */
+} SponsorHello;
 
 struct Sponsor {
         Manager *m;
@@ -57,6 +66,8 @@ struct Sponsor {
         uint8_t (*allow)[32];
         char *listen;
         char *name;
+        SponsorHello hellos[SPONSOR_HELLOS_MAX]; /* a ring; began 0: empty */
+        size_t next_hello;
 };
 
 Sponsor *sponsor_free(Sponsor *s) {
@@ -245,7 +256,7 @@ static void peer_address(const HttpRequest *req, char *buf, size_t size) {
 /* The admission log first: an admission that cannot be recorded is not
  * handed out. Then one journal line and a metric. Returns -errno when the
  * log could not be written. */
-static int sponsor_record(Sponsor *s, const AdmissionRecord *rec, const char *peer) {
+static int sponsor_record(Sponsor *s, const AdmissionRecord *rec, const char *peer, uint64_t began) {
         char ek[65] = "-";
         int r;
 
@@ -253,7 +264,7 @@ static int sponsor_record(Sponsor *s, const AdmissionRecord *rec, const char *pe
         if (r < 0)
                 log_error_errno(r, "Cannot write the admission log in %s", s->m->state_dir);
         else if (rec->admitted)
-                coordinator_service_admitted(s->m->coordinator, rec->machine);
+                coordinator_service_admitted(s->m->coordinator, rec->machine, began);
         if (rec->ek_digest_set)
                 admission_hex(rec->ek_digest, sizeof(rec->ek_digest), ek);
         (void) metrics_counter_add(s->m->metrics, "strata_admissions_total",
@@ -277,6 +288,39 @@ static int sponsor_record(Sponsor *s, const AdmissionRecord *rec, const char *pe
         return r;
 }
 
+/* A challenge just answered: its nonce and when its hello came. */
+static void hello_remember(Sponsor *s, const char *challenge) {
+        AdmissionChallenge ch = {};
+        _cleanup_free_ char *err = NULL;
+        uint64_t now = 0;
+
+        if (!challenge || admission_challenge_parse(challenge, strlen(challenge), &ch, NULL, &err) < 0)
+                return; /* our own reply: cannot happen but for OOM; the admission then counts as stale if leased */
+        (void) sd_event_now(s->m->event, CLOCK_REALTIME, &now);
+        memcpy(s->hellos[s->next_hello].nonce, ch.nonce, sizeof(ch.nonce));
+        s->hellos[s->next_hello].began = now;
+        s->next_hello = (s->next_hello + 1) % SPONSOR_HELLOS_MAX;
+        admission_challenge_done(&ch);
+}
+
+/* When the exchange of this evidence began (its hello), 0 if unknown. */
+static uint64_t hello_began(Sponsor *s, const HttpRequest *req) {
+        AdmissionEvidence ev = {};
+        _cleanup_free_ char *err = NULL;
+        uint64_t began = 0;
+
+        if (admission_evidence_parse(req->body ? req->body : "", req->body_size, &ev, NULL, &err) < 0)
+                return 0;
+        for (size_t i = 0; i < SPONSOR_HELLOS_MAX; i++)
+                if (s->hellos[i].began && memcmp(s->hellos[i].nonce, ev.nonce, sizeof(ev.nonce)) == 0) {
+                        began = s->hellos[i].began;
+                        s->hellos[i].began = 0; /* single use, as the nonce */
+                        break;
+                }
+        admission_evidence_done(&ev);
+        return began;
+}
+
 typedef int (*SponsorStep)(AdmissionSponsor *s, const void *msg, size_t size, uint64_t now_usec, time_t now,
                            char **ret_reply, AdmissionRecord *rec);
 
@@ -290,25 +334,30 @@ static int sponsor_step(Sponsor *s, SponsorStep step, const HttpRequest *req, Ht
         _cleanup_(admission_record_clear) AdmissionRecord rec = {};
         _cleanup_free_ char *reply = NULL;
         char peer[SPONSOR_PEER_MAX] = "?";
-        uint64_t now = 0;
+        uint64_t now = 0, began = 0;
         int r, w;
 
         peer_address(req, peer, sizeof(peer));
+        if (step == admission_sponsor_evidence && s->m->coordinator)
+                began = hello_began(s, req);
         (void) sd_event_now(s->m->event, CLOCK_MONOTONIC, &now);
         r = step(s->core, req->body ? req->body : "", req->body_size, now, time(NULL), &reply, &rec);
         switch (r) {
         case 0:
-                if (rec.challenged) /* a challenge is not a verdict: nothing to record yet */
+                if (rec.challenged) { /* a challenge is not a verdict: nothing to record yet */
+                        if (s->m->coordinator)
+                                hello_remember(s, reply);
                         return reply_json_text(resp, 200, take_ptr(reply));
-                w = sponsor_record(s, &rec, peer);
+                }
+                w = sponsor_record(s, &rec, peer, began);
                 if (w < 0)
                         return w; /* 500: not admitted unless recorded */
                 return reply_json_text(resp, 200, take_ptr(reply));
         case -EACCES:
-                (void) sponsor_record(s, &rec, peer);
+                (void) sponsor_record(s, &rec, peer, began);
                 return reply_json_text(resp, 403, take_ptr(reply));
         case -EBADMSG:
-                (void) sponsor_record(s, &rec, peer);
+                (void) sponsor_record(s, &rec, peer, began);
                 return reply_error(resp, 400, rec.reasons.n_lines ? rec.reasons.lines[0] : "malformed message");
         case -EBUSY:
                 (void) http_response_add_header(resp, "Retry-After", "5");

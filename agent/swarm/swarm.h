@@ -61,8 +61,11 @@ CoordinatorService *coordinator_service_free(CoordinatorService *s);
  * before it returns. -ENOMEM only; every other failure is a reply. */
 int coordinator_service_call(CoordinatorService *s, const char *member, int op, const char *body, size_t size,
                              unsigned *ret_status, json_t **ret_reply);
-/* The sponsor admitted `machine`. */
-void coordinator_service_admitted(CoordinatorService *s, const char *machine);
+/* The sponsor admitted `machine` in an exchange whose hello it received at
+ * `began` (CLOCK_REALTIME usec; 0 when unknown). Credited only if that
+ * belongs to the machine's current lease (coordinator_admitted()); a stale
+ * one is logged and audited, and ignored. */
+void coordinator_service_admitted(CoordinatorService *s, const char *machine, uint64_t began);
 /* The fleet's provisioning state for `strata status` (new reference). */
 json_t *coordinator_service_status(CoordinatorService *s);
 /* A halt or resume, a JWS (JSON serialization) signed with the fleet key

@@ -35,12 +35,25 @@ Served:
               strategic merge for built-ins as described below, server-side apply),
               delete (finalizers, deletionTimestamp, propagationPolicy, dryRun,
               preconditions), deletecollection
+  workloads   v1 serviceaccounts, services (+/status), apps/v1 deployments
+              (+/status), rbac.authorization.k8s.io/v1 clusterroles,
+              clusterrolebindings, roles, rolebindings (what provider components
+              carry): stored, nothing runs them; a Deployment becomes Available
+              only when a test writes that condition to its /status
+  admission   admissionregistration.k8s.io/v1 mutating and validating
+              webhook configurations are enforced for creates and updates:
+              a matching webhook whose Service has no ready backend (see
+              Api.webhook_backend_error) fails the request with 500
+              InternalError "failed calling webhook ..." (failurePolicy Fail),
+              on dry-run creates too; a dry run reaching a webhook whose
+              sideEffects is not None/NoneOnDryRun is 400. A webhook with a
+              ready backend allows the request unchanged (no webhook code runs)
   auth        client certificates signed by the stand-in's CA, or a bearer token;
               anything else is 401. Every authenticated user may do everything.
 
 NOT implemented (a real server has them; the tests here do not need them):
-  - authorization (RBAC), impersonation, audit policy, admission webhooks,
-    conversion webhooks, CEL rules (x-kubernetes-validations), anyOf/oneOf/allOf
+  - authorization (RBAC: its objects are stored, never enforced),
+    impersonation, audit policy, conversion webhooks, CEL rules (x-kubernetes-validations), anyOf/oneOf/allOf
     schema checks, string formats;
   - protobuf and Table output (JSON and YAML only: an Accept header that allows
     neither gets 406), /openapi/v2 and /openapi/v3 and the legacy /api/v1/watch/
@@ -457,6 +470,20 @@ BUILTIN_SCHEMAS = {
     "leases": root_schema({"spec": {"type": "object", "properties": {
         "holderIdentity": STR, "leaseDurationSeconds": {"type": "integer"}, "acquireTime": STR,
         "renewTime": STR, "leaseTransitions": {"type": "integer"}}}}),
+    # Workload and admission kinds the Cluster API provider components
+    # carry (images/capi): accepted and stored; no controller acts on them.
+    "serviceaccounts": root_schema({"secrets": {"type": "array", "items": PRESERVE_OBJ},
+                                    "imagePullSecrets": {"type": "array", "items": PRESERVE_OBJ},
+                                    "automountServiceAccountToken": {"type": "boolean"}}),
+    "services": root_schema({"spec": PRESERVE_OBJ, "status": PRESERVE_OBJ}),
+    "deployments": root_schema({"spec": PRESERVE_OBJ, "status": PRESERVE_OBJ}),
+    "clusterroles": root_schema({"rules": {"type": "array", "items": PRESERVE_OBJ},
+                                 "aggregationRule": PRESERVE_OBJ}),
+    "roles": root_schema({"rules": {"type": "array", "items": PRESERVE_OBJ}}),
+    "clusterrolebindings": root_schema({"roleRef": PRESERVE_OBJ, "subjects": {"type": "array", "items": PRESERVE_OBJ}}),
+    "rolebindings": root_schema({"roleRef": PRESERVE_OBJ, "subjects": {"type": "array", "items": PRESERVE_OBJ}}),
+    "validatingwebhookconfigurations": root_schema({"webhooks": {"type": "array", "items": PRESERVE_OBJ}}),
+    "mutatingwebhookconfigurations": root_schema({"webhooks": {"type": "array", "items": PRESERVE_OBJ}}),
     "customresourcedefinitions": root_schema({
         "spec": {"type": "object", "properties": {
             "group": STR, "names": PRESERVE_OBJ, "scope": STR, "preserveUnknownFields": {"type": "boolean"},
@@ -1437,6 +1464,17 @@ def builtin_types():
         one("", "secrets", "Secret", True, uncond=True),
         one("", "nodes", "Node", False, status=True, short=["no"], uncond=True),
         one("coordination.k8s.io", "leases", "Lease", True),
+        one("", "serviceaccounts", "ServiceAccount", True, short=["sa"], uncond=True),
+        one("", "services", "Service", True, status=True, short=["svc"], uncond=True),
+        one("apps", "deployments", "Deployment", True, status=True, short=["deploy"], generation=True, uncond=True),
+        one("rbac.authorization.k8s.io", "clusterroles", "ClusterRole", False, uncond=True),
+        one("rbac.authorization.k8s.io", "clusterrolebindings", "ClusterRoleBinding", False, uncond=True),
+        one("rbac.authorization.k8s.io", "roles", "Role", True, uncond=True),
+        one("rbac.authorization.k8s.io", "rolebindings", "RoleBinding", True, uncond=True),
+        one("admissionregistration.k8s.io", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration",
+            False, generation=True, uncond=True),
+        one("admissionregistration.k8s.io", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration",
+            False, generation=True, uncond=True),
         one("apiextensions.k8s.io", "customresourcedefinitions", "CustomResourceDefinition", False, status=True,
             short=["crd", "crds"], categories=["api-extensions"], generation=True),
     ]
@@ -2105,6 +2143,7 @@ class Api:
             raise err_invalid(rt, name, errs)
         if rt.namespaced:
             self.admit_namespace(rt, ns, name)
+        self.admit_webhooks(rt, vi, "CREATE", dry_run)
         if managed_override is not None:
             mf = managed_override
         else:
@@ -2125,6 +2164,78 @@ class Api:
         if rt.gr == CRD_GR:
             self.crd_created(obj)
         return obj
+
+    # -- admission webhooks -------------------------------------------------------
+
+    def webhook_backend_error(self, ns, svc_name):
+        """None when the Service has a ready backend, else the reason a real
+        apiserver's webhook client gives. Nothing here runs pods or the
+        endpoints controller, so a backend is modelled as: the Service exists,
+        and a Deployment in its namespace whose pod template labels match the
+        Service's selector has the condition Available=True. Only a test
+        writes that condition (through deployments/NAME/status), standing in
+        for the deployment controller and a started webhook server."""
+        svc = self.store.get(("", "services"), (ns, svc_name))
+        if svc is None:
+            return f'service "{svc_name}" not found'
+        sel = (svc.get("spec") or {}).get("selector") or {}
+        for (dns, _), d in sorted(self.store.objs.get(("apps", "deployments"), {}).items()):
+            if dns != ns or not sel:
+                continue
+            labels = (((d.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+            if not all(labels.get(k) == v for k, v in sel.items()):
+                continue
+            conds = (d.get("status") or {}).get("conditions") or []
+            if any(c.get("type") == "Available" and c.get("status") == "True" for c in conds):
+                return None
+        return f'no endpoints available for service "{svc_name}"'
+
+    @staticmethod
+    def webhook_matches(wh, rt, version, op):
+        def has(lst, v):
+            return "*" in lst or v in lst
+        for rule in wh.get("rules") or []:
+            if (has(rule.get("apiGroups") or [], rt.group) and has(rule.get("apiVersions") or [], version)
+                    and has(rule.get("resources") or [], rt.plural) and has(rule.get("operations") or [], op)):
+                scope = rule.get("scope", "*")
+                if scope == "*" or (scope == "Namespaced") == rt.namespaced:
+                    return True
+        return False
+
+    def admit_webhooks(self, rt, vi, op, dry_run):
+        """The webhook admission plugins (mutating, then validating): every
+        webhook whose rules match is called; one whose Service has no ready
+        backend fails the request with failurePolicy Fail (the default) as a
+        real apiserver does: 500 InternalError "failed calling webhook".
+        A webhook that answers allows the request: the stand-in runs no
+        webhook code, so it neither mutates nor denies. namespaceSelector,
+        objectSelector, matchConditions and URL webhooks are not modelled
+        (a URL webhook is reported unreachable)."""
+        for gr in (("admissionregistration.k8s.io", "mutatingwebhookconfigurations"),
+                   ("admissionregistration.k8s.io", "validatingwebhookconfigurations")):
+            for _, cfg in sorted(self.store.objs.get(gr, {}).items()):
+                if cfg["metadata"].get("deletionTimestamp"):
+                    continue
+                for wh in cfg.get("webhooks") or []:
+                    if not self.webhook_matches(wh, rt, vi.name, op):
+                        continue
+                    name = wh.get("name", "")
+                    if dry_run and wh.get("sideEffects") not in ("None", "NoneOnDryRun"):
+                        raise err_bad_request(f'admission webhook "{name}" does not support dry run')
+                    cc = wh.get("clientConfig") or {}
+                    svc = cc.get("service")
+                    if svc:
+                        err = self.webhook_backend_error(svc.get("namespace", ""), svc.get("name", ""))
+                        url = (f'https://{svc.get("name", "")}.{svc.get("namespace", "")}.svc:{svc.get("port", 443)}'
+                               f'{svc.get("path", "")}?timeout={wh.get("timeoutSeconds", 10)}s')
+                    else:
+                        url = cc.get("url", "")
+                        err = "dial tcp: connect: connection refused"
+                    if err is None or wh.get("failurePolicy", "Fail") == "Ignore":
+                        continue
+                    msg = f'failed calling webhook "{name}": failed to call webhook: Post "{url}": {err}'
+                    raise ApiError(500, "InternalError", f"Internal error occurred: {msg}",
+                                   mk_details(causes=[{"message": msg}]))
 
     # -- update -------------------------------------------------------------------
 
@@ -2186,6 +2297,8 @@ class Api:
             nm["managedFields"] = mf
         else:
             nm.pop("managedFields", None)
+        if sub is None and not nm.get("deletionTimestamp"):
+            self.admit_webhooks(rt, vi, "UPDATE", dry_run)
         new = ordered(new)
         if new == old:
             return old

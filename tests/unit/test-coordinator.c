@@ -178,6 +178,20 @@ static CoordGrant grant1(Coordinator *c, const char *member, const char *const *
         return g[0];
 }
 
+/* An admission in the boot of the machine's current lease. The tests using
+ * it are about what an admission does, not which boot it came from
+ * (test_coordinator_admitted_stale_* are): a lease whose power cycle is not
+ * part of the test counts as cycled at its grant. */
+static int admit(Coordinator *c, const char *machine, uint64_t now) {
+        CoordMachine *m = coordinator_find(c, machine);
+
+        if (m && m->lease.holder && !m->lease.cycled) {
+                m->lease.cycled = true;
+                m->lease.cycled_at = m->lease.granted;
+        }
+        return coordinator_admitted(c, machine, now, now);
+}
+
 /* The audit queue's event kinds, comma-separated ("kind:detail" where a
  * detail exists and `details`), and the queue drained as the service does. */
 static char *audit_take(Coordinator *c, bool details) {
@@ -493,13 +507,13 @@ static void test_coordinator_acquire_generation(void **state) {
         (void) state;
         g[0] = grant1(c, "seed", NULL, 0, T0);
         assert_int_equal(g[0].generation, 1);
-        assert_int_equal(coordinator_admitted(c, g[0].machine, T0 + SEC), 0);
+        assert_int_equal(admit(c, g[0].machine, T0 + SEC), 0);
         assert_int_equal(coordinator_member(c, "m1")->generation, 1);
         assert_int_equal(coordinator_acquire(c, "m1", 2, NULL, 0, T0 + 2 * SEC, g), 2);
         assert_int_equal(g[0].generation, 2);
         assert_int_equal(g[1].generation, 2);
         assert_int_equal(M(c, g[0].machine)->generation, 2);
-        assert_int_equal(coordinator_admitted(c, g[0].machine, T0 + 3 * SEC), 0);
+        assert_int_equal(admit(c, g[0].machine, T0 + 3 * SEC), 0);
         assert_int_equal(coordinator_acquire(c, g[0].machine, 1, NULL, 0, T0 + 4 * SEC, g), 1);
         assert_int_equal(g[0].generation, 3);
 }
@@ -511,14 +525,14 @@ static void test_coordinator_cap_seed_drops_to_one(void **state) {
 
         (void) state;
         assert_int_equal(coordinator_acquire(c, "seed", 2, NULL, 0, T0, g), 2);
-        assert_int_equal(coordinator_admitted(c, "m1", T0 + SEC), 0);
+        assert_int_equal(admit(c, "m1", T0 + SEC), 0);
         assert_int_equal(c->n_members, 2);
         assert_int_equal(coordinator_cap(c, "seed"), 1);
         assert_int_equal(coordinator_cap(c, "m1"), 2);
         /* the seed holds one lease (m5), its cap: nothing more */
         assert_int_equal(coordinator_held(c, "seed"), 1);
         assert_int_equal(coordinator_acquire(c, "seed", 2, NULL, 0, T0 + 2 * SEC, g), 0);
-        assert_int_equal(coordinator_admitted(c, "m5", T0 + 3 * SEC), 0);
+        assert_int_equal(admit(c, "m5", T0 + 3 * SEC), 0);
         assert_int_equal(coordinator_held(c, "seed"), 0);
         assert_int_equal(coordinator_acquire(c, "seed", 2, NULL, 0, T0 + 4 * SEC, g), 1);
         assert_int_equal(coordinator_acquire(c, "m1", 3, NULL, 0, T0 + 4 * SEC, g), 2);
@@ -537,7 +551,7 @@ static void test_coordinator_acquire_skips_unleasable(void **state) {
 
         (void) state;
         /* m1 member, m2 excluded, m3 failed (no retries), m4 waiting for a retry */
-        assert_int_equal(coordinator_admitted(c, "m1", T0), 0);
+        assert_int_equal(admit(c, "m1", T0), 0);
         assert_int_equal(coordinator_exclude(c, "m2", true, T0), 0);
         g[0] = grant1(c, "seed", (const char *[]) { "east" }, 1, T0);
         assert_string_equal(g[0].machine, "m3");
@@ -572,7 +586,7 @@ static void test_coordinator_lease_check(void **state) {
         CoordGrant g = grant1(c, "seed", NULL, 0, T0);
 
         (void) state;
-        assert_int_equal(coordinator_admitted(c, "m5", T0), 0);
+        assert_int_equal(admit(c, "m5", T0), 0);
         assert_int_equal(coordinator_lease_check(c, "seed", "m1", g.token, T0), 0);
         assert_int_equal(coordinator_lease_check(c, "m5", "m1", g.token, T0), -ESTALE);
         assert_int_equal(coordinator_lease_check(c, "seed", "m1", g.token + 1, T0), -ESTALE);
@@ -841,7 +855,7 @@ static void test_coordinator_heartbeat(void **state) {
 
         (void) state;
         acquire_four_spread(c, g);
-        assert_int_equal(coordinator_admitted(c, "m7", T0 + SEC), 0);
+        assert_int_equal(admit(c, "m7", T0 + SEC), 0);
 
         {
                 const char *machines[] = { "m1", "m5", "m6", "m7", "nosuch" };
@@ -890,7 +904,7 @@ static void test_coordinator_heartbeat_halt_ack(void **state) {
         CoordMember *mb, *seed;
 
         (void) state;
-        assert_int_equal(coordinator_admitted(c, "m1", T0), 0);
+        assert_int_equal(admit(c, "m1", T0), 0);
         /* after admitting: adding a member may move the array */
         seed = coordinator_member(c, "seed");
         mb = coordinator_member(c, "m1");
@@ -1007,8 +1021,8 @@ static void test_coordinator_admitted(void **state) {
 
         (void) state;
         assert_int_equal(coordinator_report(c, "seed", "m1", g.token, "ignition-served", NULL, T0 + 1), 0);
-        assert_int_equal(coordinator_admitted(c, "nosuch", T0 + 2), -ENOENT);
-        assert_int_equal(coordinator_admitted(c, "m1", T0 + 2), 0);
+        assert_int_equal(admit(c, "nosuch", T0 + 2), -ENOENT);
+        assert_int_equal(admit(c, "m1", T0 + 2), 0);
         assert_int_equal(m->state, COORD_MEMBER);
         assert_int_equal(m->generation, 1);
         assert_null(m->lease.holder);
@@ -1021,13 +1035,157 @@ static void test_coordinator_admitted(void **state) {
         assert_int_equal(mb->generation, 1);
         assert_true(mb->last_seen == T0 + 2);
         /* admitted twice: still one member */
-        assert_int_equal(coordinator_admitted(c, "m1", T0 + 3), 0);
+        assert_int_equal(admit(c, "m1", T0 + 3), 0);
         assert_int_equal(c->n_members, 2);
         /* admitted without a lease (joined by hand): generation 1 */
-        assert_int_equal(coordinator_admitted(c, "m8", T0 + 4), 0);
+        assert_int_equal(admit(c, "m8", T0 + 4), 0);
         assert_int_equal(coordinator_member(c, "m8")->generation, 1);
         assert_int_equal(c->n_members, 3);
         assert_true(coordinator_next_deadline(c) == UINT64_MAX);
+}
+
+/* Issue 8 fault at 500 nodes: an admission from a previous boot was
+ * credited after the machine was re-leased. Only a join begun after the
+ * current lease's power cycle counts for a leased machine. */
+static void test_coordinator_admitted_stale_before_cycle(void **state) {
+        _cleanup_fixture_ Fixture f = fixture_make(&prov_default);
+        Coordinator *c = f.c;
+        CoordGrant g = grant1(c, "seed", NULL, 0, T0);
+        CoordMachine *m = M(c, "m1");
+        _cleanup_free_ char *a = NULL, *b = NULL;
+
+        (void) state;
+        (void) json_array_clear(c->audit);
+        /* leased, not power-cycled yet: whatever runs there is an older boot */
+        assert_int_equal(coordinator_admitted(c, "m1", T0 + SEC, T0 + 2 * SEC), -ESTALE);
+        assert_int_equal(m->state, COORD_LEASED);
+        assert_string_equal(m->lease.holder, "seed");
+        assert_int_equal(c->n_members, 1);
+        a = audit_take(c, true);
+        assert_string_equal(a, "admission-stale:the current lease has not power-cycled it yet");
+        assert_int_equal(coordinator_fence(c, "seed", "m1", g.token, COORD_ACTION_POWER_CYCLE, T0 + 10 * SEC), 0);
+        assert_true(m->lease.cycled_at == T0 + 10 * SEC);
+        (void) json_array_clear(c->audit);
+        /* a join whose hello came before the power cycle: the old boot's */
+        assert_int_equal(coordinator_admitted(c, "m1", T0 + 9 * SEC, T0 + 12 * SEC), -ESTALE);
+        assert_int_equal(m->state, COORD_POWERING);
+        assert_int_equal(coordinator_lease_check(c, "seed", "m1", g.token, T0 + 12 * SEC), 0);
+        b = audit_take(c, true);
+        assert_string_equal(b, "admission-stale:the join began before the current lease's power cycle");
+        /* unknown start (0) under a lease: not credited either */
+        assert_int_equal(coordinator_admitted(c, "m1", 0, T0 + 12 * SEC), -ESTALE);
+        /* the new boot's join: credited */
+        assert_int_equal(coordinator_admitted(c, "m1", T0 + 10 * SEC, T0 + 13 * SEC), 0);
+        assert_int_equal(m->state, COORD_MEMBER);
+        assert_null(m->lease.holder);
+        /* not leased (joined by hand): credited whenever it began */
+        assert_int_equal(coordinator_admitted(c, "m8", 0, T0 + 14 * SEC), 0);
+        assert_int_equal(M(c, "m8")->state, COORD_MEMBER);
+}
+
+static void test_coordinator_admitted_stale_after_release(void **state) {
+        _cleanup_fixture_ Fixture f = fixture_make(&prov_default);
+        Coordinator *c = f.c;
+        CoordGrant g1 = grant1(c, "seed", NULL, 0, T0), g2;
+        CoordMachine *m = M(c, "m1");
+        json_auto_t *doc = NULL;
+        _cleanup_(coordinator_freep) Coordinator *c2 = NULL;
+        _cleanup_free_ char *err = NULL;
+
+        (void) state;
+        /* lease 1 boots m1, whose stratad starts joining at T0+30s; then the
+         * holder dies and the lease expires: m1 is re-leased */
+        assert_int_equal(coordinator_fence(c, "seed", "m1", g1.token, COORD_ACTION_POWER_CYCLE, T0 + SEC), 0);
+        assert_int_equal(coordinator_tick(c, g1.expires), 1);
+        assert_int_equal(m->state, COORD_UNKNOWN);
+        g2 = grant1(c, "seed", NULL, 0, g1.expires + SEC);
+        assert_string_equal(g2.machine, "m1");
+        assert_int_equal(coordinator_fence(c, "seed", "m1", g2.token, COORD_ACTION_POWER_CYCLE, g1.expires + 2 * SEC),
+                         0);
+        /* the first boot's join completes after the second power cycle */
+        assert_int_equal(coordinator_admitted(c, "m1", T0 + 30 * SEC, g1.expires + 3 * SEC), -ESTALE);
+        assert_int_equal(m->state, COORD_POWERING);
+        assert_true(m->lease.token == g2.token);
+        /* the journal keeps when the cycle was fenced: a restarted seed
+         * refuses the same stale admission */
+        doc = coordinator_to_json(c);
+        assert_non_null(doc);
+        c2 = coord_make(f.spec);
+        assert_int_equal(coordinator_load_json(c2, doc, &err), 0);
+        assert_true(M(c2, "m1")->lease.cycled_at == g1.expires + 2 * SEC);
+        assert_int_equal(coordinator_admitted(c2, "m1", T0 + 30 * SEC, g1.expires + 4 * SEC), -ESTALE);
+        assert_int_equal(coordinator_admitted(c2, "m1", g1.expires + 5 * SEC, g1.expires + 6 * SEC), 0);
+        assert_int_equal(M(c2, "m1")->state, COORD_MEMBER);
+}
+
+/* ---- stall ---- */
+
+static void test_coordinator_stall_observe(void **state) {
+        CoordStallWatch w = { .period = SEC };
+
+        (void) state;
+        assert_true(coordinator_stall_observe(&w, T0) == 0); /* the first: nothing to compare */
+        assert_true(coordinator_stall_observe(&w, T0 + SEC) == 0);
+        /* late, but within the slack: a busy loop, not a stall */
+        assert_true(coordinator_stall_observe(&w, T0 + 3 * SEC) == 0);
+        /* 31 s without an observation: 30 s beyond the period */
+        assert_true(coordinator_stall_observe(&w, T0 + 34 * SEC) == 30 * SEC);
+        assert_true(w.last == T0 + 34 * SEC);
+        /* a clock that does not move forward changes nothing */
+        assert_true(coordinator_stall_observe(&w, T0 + 20 * SEC) == 0);
+        assert_true(w.last == T0 + 34 * SEC);
+        assert_true(coordinator_stall_observe(&w, T0 + 35 * SEC) == 0);
+}
+
+/* The seed's loop stops for 15 minutes (SIGSTOP, a long fsync): the
+ * holders' heartbeats could not be answered, so their leases must not all
+ * lapse at the next tick. A coordinator without the stall handled does
+ * expire them, the same moment. */
+static void test_coordinator_stalled_extends_leases(void **state) {
+        _cleanup_fixture_ Fixture f = fixture_make(&prov_fanout4), f2 = fixture_make(&prov_fanout4);
+        Coordinator *c = f.c;
+        CoordGrant g[4], g2[4];
+        CoordStallWatch w = { .period = SEC };
+        const uint64_t mono0 = 5 * SEC, stall_wall = T0 + 100 * SEC + 900 * SEC;
+        uint64_t stall, exp_before, dl_before, retry_before;
+        _cleanup_free_ char *a = NULL;
+
+        (void) state;
+        assert_int_equal(coordinator_acquire(c, "seed", 2, NULL, 0, T0, g), 2);
+        assert_int_equal(coordinator_acquire(f2.c, "seed", 2, NULL, 0, T0, g2), 2);
+        /* a third machine waits out a back-off */
+        assert_int_equal(coordinator_acquire(c, "seed", 1, NULL, 0, T0, g + 2), 1);
+        assert_int_equal(coordinator_report(c, "seed", g[2].machine, g[2].token, "failed", "x", T0 + SEC), 0);
+        retry_before = M(c, g[2].machine)->retry_after;
+        exp_before = M(c, g[0].machine)->lease.expires;
+        dl_before = M(c, g[0].machine)->lease.deadline;
+        assert_true(exp_before == T0 + 300 * SEC);
+        /* the pulse ran at mono0, then nothing for 900 s */
+        assert_true(coordinator_stall_observe(&w, mono0) == 0);
+        stall = coordinator_stall_observe(&w, mono0 + 900 * SEC);
+        assert_true(stall == 899 * SEC);
+        (void) json_array_clear(c->audit);
+        assert_int_equal(coordinator_stalled(c, stall, stall_wall), 2);
+        assert_true(M(c, g[0].machine)->lease.expires == exp_before + stall);
+        assert_true(M(c, g[1].machine)->lease.expires == exp_before + stall);
+        assert_true(M(c, g[0].machine)->lease.deadline == dl_before + stall);
+        assert_true(M(c, g[2].machine)->retry_after == retry_before + stall);
+        a = audit_take(c, true);
+        assert_contains(a, "stall:the coordinator's loop stalled for 899.000 s: 2 lease(s) extended by it");
+        /* the tick right after the stall expires nothing here... */
+        assert_int_equal(coordinator_tick(c, stall_wall), 0);
+        assert_int_equal(M(c, g[0].machine)->state, COORD_LEASED);
+        assert_int_equal(coordinator_lease_check(c, "seed", g[1].machine, g[1].token, stall_wall), 0);
+        /* ...where, unhandled, both leases lapse at once */
+        assert_int_equal(coordinator_tick(f2.c, stall_wall), 2);
+        assert_int_equal(M(f2.c, g2[0].machine)->state, COORD_UNKNOWN);
+        /* the holders renew as usual afterwards; without renewal, a lease
+         * still ends one lease time after the stall */
+        assert_int_equal(coordinator_tick(c, exp_before + stall), 2);
+        /* no stall: nothing changes, nothing audited */
+        (void) json_array_clear(c->audit);
+        assert_int_equal(coordinator_stalled(c, 0, stall_wall), 0);
+        assert_int_equal(json_array_size(c->audit), 0);
 }
 
 /* ---- journal ---- */
@@ -1074,7 +1232,7 @@ static void test_coordinator_journal_round_trip(void **state) {
         assert_int_equal(coordinator_fence(c, "seed", "m1", g[0].token, COORD_ACTION_POWER_CYCLE, T0 + 1), 0);
         assert_int_equal(coordinator_report(c, "seed", "m1", g[0].token, "offered", NULL, T0 + 2), 0);
         assert_int_equal(coordinator_report(c, "seed", "m6", g[2].token, "failed", "pxe timeout", T0 + 3), 0);
-        assert_int_equal(coordinator_admitted(c, "m7", T0 + 4), 0);
+        assert_int_equal(admit(c, "m7", T0 + 4), 0);
         g2 = grant1(c, "m7", (const char *[]) { "east" }, 1, T0 + 5);
         assert_string_equal(g2.machine, "m2");
         assert_int_equal(coordinator_exclude(c, "m8", true, T0 + 6), 0);
@@ -1231,7 +1389,7 @@ static void test_coordinator_journal_malformed(void **state) {
          * would show there */
         assert_int_equal(coordinator_acquire(f.c, "seed", 2, NULL, 0, T0, g), 2);
         assert_int_equal(coordinator_fence(f.c, "seed", "m1", g[0].token, COORD_ACTION_POWER_CYCLE, T0), 0);
-        assert_int_equal(coordinator_admitted(f.c, "m7", T0), 0);
+        assert_int_equal(admit(f.c, "m7", T0), 0);
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 json_auto_t *doc = coordinator_to_json(f.c), *copy = NULL;
                 _cleanup_(coordinator_freep) Coordinator *c2 = coord_make(f.spec);
@@ -1274,9 +1432,9 @@ static void test_coordinator_status_json(void **state) {
         (void) state;
         assert_int_equal(coordinator_acquire(c, "seed", 2, NULL, 0, T0, g), 2); /* m1, m5 */
         assert_int_equal(coordinator_fence(c, "seed", "m5", g[1].token, COORD_ACTION_POWER_CYCLE, T0), 0);
-        assert_int_equal(coordinator_admitted(c, "m1", T0 + SEC), 0);
+        assert_int_equal(admit(c, "m1", T0 + SEC), 0);
         g[0] = grant1(c, "m1", NULL, 0, T0 + 2 * SEC);
-        assert_int_equal(coordinator_admitted(c, g[0].machine, T0 + 3 * SEC), 0); /* generation 2 */
+        assert_int_equal(admit(c, g[0].machine, T0 + 3 * SEC), 0); /* generation 2 */
         g[0] = grant1(c, "m1", (const char *[]) { "east" }, 1, T0 + 4 * SEC);
         assert_int_equal(coordinator_report(c, "m1", g[0].machine, g[0].token, "offered", NULL, T0 + 5 * SEC), 0);
         assert_int_equal(coordinator_exclude(c, "m8", true, T0), 0);
@@ -1390,7 +1548,7 @@ static void test_coordinator_audit_events(void **state) {
         assert_int_equal(coordinator_fence(c, "seed", "m1", 999, COORD_ACTION_POWER_OFF, T0 + 3), -ESTALE);
         assert_int_equal(coordinator_report(c, "seed", "m1", g[0].token, "offered", NULL, T0 + 4), 0);
         assert_int_equal(coordinator_report(c, "seed", "m1", g[0].token, "ignition-served", NULL, T0 + 5), 0);
-        assert_int_equal(coordinator_admitted(c, "m1", T0 + 6), 0);
+        assert_int_equal(admit(c, "m1", T0 + 6), 0);
         a2 = audit_take(c, true);
         assert_string_equal(a2, "fence:boot-override,fence:power-cycle,fence-refused:power-cycle already done,"
                                 "fence-refused:power-off,progress:offered,progress:ignition-served,"
@@ -1554,7 +1712,7 @@ static void test_coordinator_simulation_fanout(void **state) {
                                                                     steps[age], NULL, now + 1),
                                                  0);
                         else if (age == SIM_ADMIT_AFTER)
-                                assert_int_equal(coordinator_admitted(c, m->name, now + 2), 0);
+                                assert_int_equal(admit(c, m->name, now + 2), 0);
                 }
                 /* heartbeats of every member for what it holds */
                 for (size_t i = 0; i < c->n_members; i++) {
@@ -1629,6 +1787,10 @@ int main(void) {
                 cmocka_unit_test(test_coordinator_tick_deadline),
                 cmocka_unit_test(test_coordinator_next_deadline_after_retry_time),
                 cmocka_unit_test(test_coordinator_admitted),
+                cmocka_unit_test(test_coordinator_admitted_stale_before_cycle),
+                cmocka_unit_test(test_coordinator_admitted_stale_after_release),
+                cmocka_unit_test(test_coordinator_stall_observe),
+                cmocka_unit_test(test_coordinator_stalled_extends_leases),
                 cmocka_unit_test(test_coordinator_journal_round_trip),
                 cmocka_unit_test(test_coordinator_journal_inventory_changed),
                 cmocka_unit_test(test_coordinator_journal_malformed),

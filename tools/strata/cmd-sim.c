@@ -17,7 +17,7 @@
 #include "strata.h"
 
 #define SIM_SCRIPT "strata_sim.py"
-/* Where `make install` would put tools/sim/ (PREFIX is /usr by default). */
+/* Where `make install` puts tools/sim/ (PREFIX is /usr by default). */
 #define SIM_INSTALLED_DIR "/usr/lib/strata/sim"
 
 static void help(void) {

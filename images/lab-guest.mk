@@ -2,12 +2,21 @@
 # initramfs with the agent sysext merged in, standing in for Flatcar in the
 # virtual lab only.
 #   $(B)/lab-guest/vmlinuz, $(B)/lab-guest/initrd.img (generic: each machine
-#   appends its own cpio with /etc/strata/spec.json, machine-initrd.sh)
+#   appends its own cpio with /etc/strata/spec.json, machine-initrd.sh, or
+#   gets its Ignition config from a disk's OEM partition or a URL);
+#   $(B)/lab-guest/initrd.gz, the same file under the name the lab uses;
+#   $(B)/lab-guest/pxe/flatcar_production_pxe{.vmlinuz,_image.cpio.gz}, the
+#   same kernel and initrd under the names stratad's boot server serves;
+#   $(B)/lab-guest/flatcar-lab.img, a disk image with Flatcar's partitions
+#   for `strata image seed --flatcar` (flatcar-lab.sh).
 # The kernel .deb is downloaded once into build/cache/lab-guest/.
 
 LAB_GUEST_OUT := $(B)/lab-guest
 LAB_GUEST_CACHE ?= build/cache/lab-guest
 LAB_GUEST_NOTIFY := $(LAB_GUEST_OUT)/notify-listen
+LAB_GUEST_IGNITION := $(LAB_GUEST_OUT)/ignition-lite
+LAB_GUEST_PXE := $(LAB_GUEST_OUT)/pxe/flatcar_production_pxe.vmlinuz \
+	$(LAB_GUEST_OUT)/pxe/flatcar_production_pxe_image.cpio.gz
 LAB_GUEST_SRCS := images/lab-guest/build.sh images/lab-guest/init images/lab-guest/udhcpc.script \
 	images/lab-guest.mk
 # what the guest takes from this machine: an update of either rebuilds it,
@@ -27,14 +36,38 @@ LAB_GUEST_INPUTS := $(STRATAD) $(STRATA)
 LAB_GUEST_ARGS := --stratad $(B)
 endif
 
-lab-guest: $(LAB_GUEST_OUT)/vmlinuz $(LAB_GUEST_OUT)/initrd.img
+lab-guest: $(LAB_GUEST_OUT)/vmlinuz $(LAB_GUEST_OUT)/initrd.img $(LAB_GUEST_OUT)/initrd.gz $(LAB_GUEST_PXE) \
+	$(LAB_GUEST_OUT)/flatcar-lab.img
 
 # static: it runs in the guest beside the sysext and needs none of its libraries
 $(LAB_GUEST_NOTIFY): images/lab-guest/notify-listen.c
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 -static -o $@ $<
 
-$(LAB_GUEST_OUT)/vmlinuz $(LAB_GUEST_OUT)/initrd.img &: $(LAB_GUEST_SRCS) $(LAB_GUEST_NOTIFY) $(LAB_GUEST_INPUTS) \
-		$(LAB_GUEST_HOST)
+# static too: Ignition's stand-in (jansson, libcrypto, and the data: URL
+# decoder of Strata's renderer). The linker warns that libcrypto's static
+# archive uses dlopen and getaddrinfo: ignition-lite never reaches them.
+$(LAB_GUEST_IGNITION): images/lab-guest/ignition-lite.c agent/ignition/data-url.c agent/ignition/data-url.h
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 -Iagent -static -o $@ \
+		images/lab-guest/ignition-lite.c agent/ignition/data-url.c -ljansson -lcrypto -lpthread
+
+$(LAB_GUEST_OUT)/vmlinuz $(LAB_GUEST_OUT)/initrd.img &: $(LAB_GUEST_SRCS) $(LAB_GUEST_NOTIFY) $(LAB_GUEST_IGNITION) \
+		$(LAB_GUEST_INPUTS) $(LAB_GUEST_HOST)
 	images/lab-guest/build.sh --out $(LAB_GUEST_OUT) --cache $(LAB_GUEST_CACHE) \
-		--notify $(LAB_GUEST_NOTIFY) $(LAB_GUEST_ARGS)
+		--notify $(LAB_GUEST_NOTIFY) --ignition $(LAB_GUEST_IGNITION) $(LAB_GUEST_ARGS)
+
+# the same files under other names: hard links, no copies
+$(LAB_GUEST_OUT)/initrd.gz: $(LAB_GUEST_OUT)/initrd.img
+	ln -f $< $@
+$(LAB_GUEST_OUT)/pxe/flatcar_production_pxe.vmlinuz: $(LAB_GUEST_OUT)/vmlinuz
+	@mkdir -p $(@D)
+	ln -f $< $@
+$(LAB_GUEST_OUT)/pxe/flatcar_production_pxe_image.cpio.gz: $(LAB_GUEST_OUT)/initrd.img
+	@mkdir -p $(@D)
+	ln -f $< $@
+
+# the epoch of the agent sysext (images/sysext.mk): the same commit, the same bytes
+$(LAB_GUEST_OUT)/flatcar-lab.img: images/lab-guest/flatcar-lab.sh $(wildcard $(B)/sysext/epoch)
+	@mkdir -p $(@D)
+	images/lab-guest/flatcar-lab.sh $@ $(or $(SOURCE_DATE_EPOCH),0)

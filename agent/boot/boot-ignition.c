@@ -27,8 +27,8 @@ const char *boot_sysext_name(void) {
         return "strata-agent-" STRATA_VERSION "-x86-64.raw";
 }
 
-/* SHA-512 of the sysext, recomputed only when the file changed. */
-static int sysext_hash(BootServer *b, char **reterr) {
+/* SHA-512 of assets_dir/name into *h, recomputed only when the file changed. */
+static int asset_hash(const BootServer *b, const char *name, BootAssetHash *h, char **reterr) {
         _cleanup_close_ int fd = -1;
         _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = NULL;
         unsigned char md[EVP_MAX_MD_SIZE], buf[64 * 1024];
@@ -36,19 +36,19 @@ static int sysext_hash(BootServer *b, char **reterr) {
         struct stat st;
         int r;
 
-        r = boot_open_file(b->assets_dir, boot_sysext_name(), &fd);
+        r = boot_open_file(b->assets_dir, name, &fd);
         if (r >= 0 && fstat(fd, &st) < 0)
                 r = -errno;
         if (r < 0) {
-                if (asprintf(reterr, "no agent sysext at %s/%s: %s", b->assets_dir, boot_sysext_name(),
-                             strerror(-r)) < 0)
+                if (asprintf(reterr, "no %s at %s/%s: %s", strcmp(name, boot_sysext_name()) == 0 ? "agent sysext" : "boot asset",
+                             b->assets_dir, name, strerror(-r)) < 0)
                         *reterr = NULL;
                 return r;
         }
-        if (b->sysext_hashed && st.st_dev == b->sysext_st.st_dev && st.st_ino == b->sysext_st.st_ino &&
-            st.st_size == b->sysext_st.st_size && st.st_mtim.tv_sec == b->sysext_st.st_mtim.tv_sec &&
-            st.st_mtim.tv_nsec == b->sysext_st.st_mtim.tv_nsec)
+        if (h->hashed && st.st_dev == h->st.st_dev && st.st_ino == h->st.st_ino && st.st_size == h->st.st_size &&
+            st.st_mtim.tv_sec == h->st.st_mtim.tv_sec && st.st_mtim.tv_nsec == h->st.st_mtim.tv_nsec)
                 return 0;
+        h->hashed = false;
         ctx = EVP_MD_CTX_new();
         if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha512(), NULL) != 1)
                 return -ENOMEM;
@@ -63,12 +63,12 @@ static int sysext_hash(BootServer *b, char **reterr) {
                 if (EVP_DigestUpdate(ctx, buf, (size_t) n) != 1)
                         return -EIO;
         }
-        if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen * 2 + 1 > sizeof(b->sysext_sha512))
+        if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen * 2 + 1 > sizeof(h->sha512))
                 return -EIO;
         for (unsigned i = 0; i < mdlen; i++)
-                snprintf(b->sysext_sha512 + 2 * i, 3, "%02x", md[i]);
-        b->sysext_st = st;
-        b->sysext_hashed = true;
+                snprintf(h->sha512 + 2 * i, 3, "%02x", md[i]);
+        h->st = st;
+        h->hashed = true;
         return 0;
 }
 
@@ -97,20 +97,27 @@ static int fleet_ca(const BootServer *b, char **ret, char **reterr) {
 int boot_ignition_render(BootSegment *seg, const BootLease *lease, const uint8_t mac[6], char **ret,
                          char **reterr) {
         BootServer *b = seg->server;
-        _cleanup_free_ char *url = NULL, *ca = NULL;
+        _cleanup_free_ char *base = NULL, *url = NULL, *ca = NULL;
         json_auto_t *config = NULL;
         char mh[18];
         int r;
 
         *reterr = NULL;
-        r = sysext_hash(b, reterr);
+        r = asset_hash(b, boot_sysext_name(), &b->sysext_hash, reterr);
+        if (r >= 0)
+                r = asset_hash(b, BOOT_ASSET_KERNEL, &b->kernel_hash, reterr);
+        if (r >= 0)
+                r = asset_hash(b, BOOT_ASSET_INITRD, &b->initrd_hash, reterr);
         if (r < 0)
                 return r;
         r = fleet_ca(b, &ca, reterr);
         if (r < 0)
                 return r;
-        if (asprintf(&url, "http://%s:%u/boot/%s/%s", seg->address_text, seg->http_port,
-                     boot_mac_format(mac, '-', mh), boot_sysext_name()) < 0)
+        /* the iPXE script's BASE_URL (boot-script.c): lease-gated, and the
+         * lease is still held while the machine's Ignition runs */
+        if (asprintf(&base, "http://%s:%u/boot/%s", seg->address_text, seg->http_port,
+                     boot_mac_format(mac, '-', mh)) < 0 ||
+            asprintf(&url, "%s/%s", base, boot_sysext_name()) < 0)
                 return -ENOMEM;
         /* The sponsor the machine attests to: the seed's. On the seed this
          * segment's address reaches it when it listens on every address;
@@ -125,7 +132,11 @@ int boot_ignition_render(BootSegment *seg, const BootLease *lease, const uint8_t
                 .role = -1,
                 .sysext_name = boot_sysext_name(),
                 .sysext_source = url,
-                .sysext_sha512 = b->sysext_sha512,
+                .sysext_sha512 = b->sysext_hash.sha512,
+                /* it runs from RAM: it copies what it booted from, to serve it in turn */
+                .boot_base_url = base,
+                .boot_kernel_sha512 = b->kernel_hash.sha512,
+                .boot_initrd_sha512 = b->initrd_hash.sha512,
                 .fleet_ca_pem = ca,
                 .sponsor_url = sponsor ? sponsor : (b->m->coordinator ? NULL : joined),
         };

@@ -1,6 +1,9 @@
 /* boot-ignition: the Ignition config the boot server hands a leased
  * machine, rendered for it by agent/ignition with the sysext URL on this
- * segment and the sysext's SHA-512. */
+ * segment and the sysext's SHA-512, and the boot assets (kernel, initrd)
+ * with theirs, so that the machine, which booted from the network, can
+ * serve them to the machines it provisions in turn. The hashes are cached
+ * per file and redone only when a file changes. */
 #pragma once
 
 #include <stdint.h>

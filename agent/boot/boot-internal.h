@@ -32,6 +32,15 @@ typedef struct BootSegment {
         HttpServer *http;
 } BootSegment;
 
+/* A served file's SHA-512 (hex), for Ignition's verification hashes:
+ * computed once, and again only when the file changes (device, inode,
+ * size, mtime), never per request. */
+typedef struct BootAssetHash {
+        char sha512[129];
+        struct stat st;
+        bool hashed;
+} BootAssetHash;
+
 struct BootServer {
         Manager *m;
         BootLeases *leases;
@@ -40,10 +49,9 @@ struct BootServer {
         char *assets_dir;
         char *ipxe_dir;
         sd_event_source *expire;
-        /* the sysext's SHA-512 (hex), for Ignition; redone when the file changes */
-        char sysext_sha512[129];
-        struct stat sysext_st;
-        bool sysext_hashed;
+        /* for Ignition: the sysext, and the kernel and initrd a machine booted
+         * from the network copies to serve in turn (ignition/boot-assets.json) */
+        BootAssetHash sysext_hash, kernel_hash, initrd_hash;
         BootEventObserver observer; /* the provisioner, reporting progress to the coordinator */
         void *observer_userdata;
 };
@@ -60,6 +68,11 @@ void boot_count_drop(BootServer *b, const char *protocol, const char *reason);
 /* Opens dir/name for reading: a regular file (following symlinks: the
  * directories are the operator's), -ENOENT for anything else. */
 int boot_open_file(const char *dir, const char *name, int *ret_fd);
+/* The assets directory to serve: `configured` (--boot-assets) when given;
+ * otherwise the first of `candidates` that holds the kernel
+ * (BOOT_ASSET_KERNEL), or candidates[0] when none does. Returns a new
+ * string (caller frees), NULL on OOM. */
+char *boot_assets_dir_pick(const char *configured, const char *const *candidates, size_t n);
 /* Opens the iPXE binary `name` (only the few names we serve; -ENOENT for
  * anything else) from the iPXE directory. */
 int boot_open_nbp(BootServer *b, const char *name, int *ret_fd);

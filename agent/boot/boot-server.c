@@ -21,6 +21,7 @@
 #include "core/metrics.h"
 #include "core/spec.h"
 #include "core/strutil.h"
+#include "ignition/render.h"
 
 #define LOG_MESSAGE_ID_LEASE_EVENT "b7e2c9d14a8f4e3c9a1d5f6e7b8c0d21"
 /* How often expired leases are swept out (lookups check expiry anyway). */
@@ -83,6 +84,17 @@ int boot_open_file(const char *dir, const char *name, int *ret_fd) {
                 return -ENOENT;
         *ret_fd = take_fd(fd);
         return 0;
+}
+
+char *boot_assets_dir_pick(const char *configured, const char *const *candidates, size_t n) {
+        if (configured)
+                return strdup(configured);
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_close_ int fd = -1;
+                if (boot_open_file(candidates[i], BOOT_ASSET_KERNEL, &fd) >= 0)
+                        return strdup(candidates[i]);
+        }
+        return n > 0 ? strdup(candidates[0]) : NULL;
 }
 
 int boot_open_nbp(BootServer *b, const char *name, int *ret_fd) {
@@ -237,7 +249,13 @@ int boot_server_start(Manager *m) {
         if (!b)
                 return log_error_errno(-ENOMEM, "Cannot start the boot server");
         b->m = m;
-        b->assets_dir = strdup(m->boot_assets ? m->boot_assets : BOOT_DEFAULT_ASSETS_DIR);
+        /* Without --boot-assets: the package's directory (make install, or a
+         * sysext carrying them), else the copy Ignition made on a node that
+         * booted from the network, or the seed image's (ignition/boot-assets.json,
+         * strata image seed --boot-assets), so that it can boot its own
+         * neighbours in turn. */
+        static const char *const assets_dirs[] = { BOOT_DEFAULT_ASSETS_DIR, IGNITION_BOOT_ASSETS_DIR };
+        b->assets_dir = boot_assets_dir_pick(m->boot_assets, assets_dirs, ELEMENTSOF(assets_dirs));
         b->ipxe_dir = strdup(m->ipxe_dir ? m->ipxe_dir : BOOT_DEFAULT_IPXE_DIR);
         b->segments = calloc(json_array_size(nets) ? json_array_size(nets) : 1, sizeof(BootSegment));
         if (!b->assets_dir || !b->ipxe_dir || !b->segments || boot_leases_new(&b->leases) < 0)
@@ -268,8 +286,8 @@ int boot_server_start(Manager *m) {
                         r = boot_http_start(seg);
                 if (r < 0)
                         return r; /* logged, naming the port */
-                log_info("Serving network boot on %s: %s (%s), ProxyDHCP 67/4011, TFTP 69, HTTP %u",
-                         seg->network, seg->address_text, seg->ifname, seg->http_port);
+                log_info("Serving network boot on %s: %s (%s), ProxyDHCP 67/4011, TFTP 69, HTTP %u, assets from %s",
+                         seg->network, seg->address_text, seg->ifname, seg->http_port, b->assets_dir);
         }
         if (b->n_segments == 0)
                 return 0;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "boot/boot-server.h"
 #include "core/cleanup.h"
 #include "core/error-detail.h"
 #include "core/openssl-cleanup.h"
@@ -126,6 +127,13 @@ static int check_options(const IgnitionRenderOptions *o, char **reterr) {
                 return error_detail_set(reterr, -EINVAL, "a sysext fetched from a URL needs its SHA-512");
         if (o->sysext_sha512 && !is_sha512_hex(o->sysext_sha512))
                 return error_detail_set(reterr, -EINVAL, "sysext SHA-512 must be %u lower-case hex digits", SHA512_HEX_LEN);
+        if (o->boot_base_url && (!is_fetch_url(o->boot_base_url) || !o->boot_kernel_sha512 || !o->boot_initrd_sha512))
+                return error_detail_set(reterr, -EINVAL,
+                                        "boot assets need an http(s) base URL Ignition can fetch and both SHA-512s");
+        if ((o->boot_kernel_sha512 && !is_sha512_hex(o->boot_kernel_sha512)) ||
+            (o->boot_initrd_sha512 && !is_sha512_hex(o->boot_initrd_sha512)))
+                return error_detail_set(reterr, -EINVAL, "boot asset SHA-512s must be %u lower-case hex digits",
+                                        SHA512_HEX_LEN);
         if (o->sponsor_url && (!is_fetch_url(o->sponsor_url) || strncasecmp(o->sponsor_url, "https://", 8) != 0))
                 return error_detail_set(reterr, -EINVAL, "sponsor URL is not https://HOST:PORT");
         if (o->fleet_ca_pem && strlen(o->fleet_ca_pem) > IGNITION_FLEET_CA_MAX)
@@ -273,7 +281,7 @@ static int add_string_var(json_t *store, TemplateVar *vars, size_t *n, const cha
 
 int ignition_render(const Spec *spec, const IgnitionRenderOptions *o, json_t **ret, char **reterr) {
         IgnitionTemplate fragments[_IGNITION_TEMPLATE_MAX];
-        TemplateVar vars[20];
+        TemplateVar vars[24];
         size_t n_fragments = 0, n_vars = 0, index = 0;
         _cleanup_(volume_done) Volume volume = {};
         json_auto_t *store = json_object(), *config = NULL;
@@ -331,6 +339,20 @@ int ignition_render(const Spec *spec, const IgnitionRenderOptions *o, json_t **r
                 r = add_string_var(store, vars, &n_vars, "SYSEXT_SOURCE", o->sysext_source, reterr);
                 if (r >= 0)
                         r = add_string_var(store, vars, &n_vars, "SYSEXT_SHA512", o->sysext_sha512, reterr);
+                if (r < 0)
+                        return r;
+        }
+        if (o->boot_base_url) {
+                fragments[n_fragments++] = IGNITION_TEMPLATE_BOOT_ASSETS;
+                r = add_string_var(store, vars, &n_vars, "BOOT_BASE_URL", o->boot_base_url, reterr);
+                if (r >= 0)
+                        r = add_string_var(store, vars, &n_vars, "BOOT_KERNEL", BOOT_ASSET_KERNEL, reterr);
+                if (r >= 0)
+                        r = add_string_var(store, vars, &n_vars, "BOOT_INITRD", BOOT_ASSET_INITRD, reterr);
+                if (r >= 0)
+                        r = add_string_var(store, vars, &n_vars, "BOOT_KERNEL_SHA512", o->boot_kernel_sha512, reterr);
+                if (r >= 0)
+                        r = add_string_var(store, vars, &n_vars, "BOOT_INITRD_SHA512", o->boot_initrd_sha512, reterr);
                 if (r < 0)
                         return r;
         }

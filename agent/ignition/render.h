@@ -19,6 +19,12 @@
 #define IGNITION_SYSEXT_DIR "/opt/extensions/strata"
 #define IGNITION_SYSEXT_RELEASE_NAME "strata-agent"
 #define IGNITION_SYSEXT_LINK "/etc/extensions/" IGNITION_SYSEXT_RELEASE_NAME ".raw"
+/* Where a node that booted from the network keeps the kernel and initrd it
+ * serves to the machines it provisions (ignition/boot-assets.json), and
+ * where the seed image puts them (strata image seed --boot-assets): /usr is
+ * read-only on Flatcar, and /var/lib/strata is covered by the data volume.
+ * stratad's boot server falls back to it (boot-server.c). */
+#define IGNITION_BOOT_ASSETS_DIR "/var/cache/strata/boot"
 /* Where the node's copies of the public inputs go. */
 #define IGNITION_SPEC_PATH "/etc/strata/spec.json"
 #define IGNITION_FLEET_CA_PATH "/etc/strata/fleet-ca.pem"
@@ -67,6 +73,13 @@ typedef struct IgnitionRenderOptions {
                                     * only for a config that never crosses the network, the
                                     * seed's own boot medium (the seed coordinates and
                                     * provisions from the full inventory from its first boot) */
+        const char *boot_base_url; /* http://ADDR:PORT/boot/MAC, the provisioning member's
+                                    * lease-gated boot URLs (the iPXE script's BASE_URL): the
+                                    * node fetches the kernel and initrd from there into
+                                    * IGNITION_BOOT_ASSETS_DIR (boot-assets.json), for a node
+                                    * that booted from the network; NULL: not included */
+        const char *boot_kernel_sha512; /* 128 lower-case hex digits; required with */
+        const char *boot_initrd_sha512; /* boot_base_url */
         bool volume_exists;        /* the machine's data volume was created before: open
                                     * and mount it, never ask Ignition to create it (a
                                     * PXE node re-runs Ignition at every boot) */
@@ -79,6 +92,7 @@ bool ignition_sysext_name_is_valid(const char *name);
 
 /* Renders `o->machine`'s config: base.json (with the public spec, see
  * ignition_public_spec(), unless full_spec), the sysext fetch (when sysext_source is set),
+ * the boot assets (boot-assets.json, when boot_base_url is set),
  * the fleet CA (when given), sponsor.json (when sponsor_url is given), the
  * role's templates, and when the spec has unseal.volume data-volume.json
  * plus, unless volume_exists, data-volume-create.json; then runs

@@ -20,7 +20,7 @@
 extern const char ignition_template_base[], ignition_template_sysext_fetch[], ignition_template_fleet_ca[],
         ignition_template_role_seed[], ignition_template_role_controller[], ignition_template_role_worker[],
         ignition_template_pods[], ignition_template_data_volume[], ignition_template_data_volume_create[],
-        ignition_template_sponsor[];
+        ignition_template_sponsor[], ignition_template_boot_assets[];
 
 static const struct {
         const char *file;
@@ -37,6 +37,7 @@ static const struct {
         [IGNITION_TEMPLATE_DATA_VOLUME_CREATE] = { "ignition/data-volume-create.json",
                                                    ignition_template_data_volume_create },
         [IGNITION_TEMPLATE_SPONSOR] = { "ignition/sponsor.json", ignition_template_sponsor },
+        [IGNITION_TEMPLATE_BOOT_ASSETS] = { "ignition/boot-assets.json", ignition_template_boot_assets },
 };
 
 /* How Ignition keys the lists it merges (config/merge in coreos/ignition):

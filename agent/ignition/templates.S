@@ -23,5 +23,6 @@
         TEMPLATE ignition_template_data_volume, "ignition/data-volume.json"
         TEMPLATE ignition_template_data_volume_create, "ignition/data-volume-create.json"
         TEMPLATE ignition_template_sponsor, "ignition/sponsor.json"
+        TEMPLATE ignition_template_boot_assets, "ignition/boot-assets.json"
 
         .section .note.GNU-stack,"",@progbits

@@ -207,6 +207,10 @@ typedef struct ImageSeedOptions {
         const json_t *config;     /* the seed's rendered Ignition config */
         const char *sysext;       /* the agent sysext file */
         const char *sysext_name;  /* its name on the node: strata-agent-VERSION-ARCH.raw */
+        const char *boot_assets;  /* a directory with the PXE kernel and initrd (BOOT_ASSET_KERNEL,
+                                   * BOOT_ASSET_INITRD), copied to IGNITION_BOOT_ASSETS_DIR on ROOT
+                                   * with a link to the sysext beside them, which the seed's boot
+                                   * server serves; NULL: none */
 } ImageSeedOptions;
 
 /* Builds the seed image: checks the Flatcar image's partitions (6 OEM, 9

@@ -3,14 +3,18 @@
  * /config.ign (bootengine copies it to /usr/lib/ignition/user.ign on first
  * boot) and whose ROOT partition (9) carries the agent sysext where the
  * config's link expects it: IGNITION_SYSEXT_DIR/NAME and IGNITION_SYSEXT_LINK
- * (docs/flatcar-ignition.md §1.5, §1.7, §6 "images/" 2). The input is only
- * read; the output appears, complete and fsync'd, only on success. */
+ * (docs/flatcar-ignition.md §1.5, §1.7, §6 "images/" 2), and, when asked,
+ * the PXE kernel and initrd in IGNITION_BOOT_ASSETS_DIR, which the seed's
+ * boot server serves to its neighbours. The input is only read; the output
+ * appears, complete and fsync'd, only on success. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "boot/boot-server.h"
 #include "core/cleanup.h"
 #include "core/error-detail.h"
 #include "ignition/render.h"
@@ -80,7 +84,33 @@ static const char *mkdirs_error(int r) {
         return r == -ELOOP ? "a symbolic link is in the way" : strerror(-r);
 }
 
-static int write_root(int image_fd, const ImagePartition *p, int sysext_fd, const char *sysext_name, char **reterr) {
+/* The boot assets on ROOT: the kernel and initrd copied, the sysext linked
+ * to IGNITION_SYSEXT_LINK, the sysext the node runs (the layout
+ * ignition/boot-assets.json gives a node booted from the network). */
+static int write_boot_assets(int root_fd, const ImagePartition *p, const int asset_fds[2], const char *sysext_name,
+                             char **reterr) {
+        static const char *const names[2] = { BOOT_ASSET_KERNEL, BOOT_ASSET_INITRD };
+        _cleanup_close_ int dir = image_fs_mkdirs(root_fd, &IGNITION_BOOT_ASSETS_DIR[1], DIR_MODE); /* under ROOT */
+        int r;
+
+        if (dir < 0)
+                return error_detail_set(reterr, dir, "partition %u (%s): cannot create %s: %s", p->number, p->label,
+                                        IGNITION_BOOT_ASSETS_DIR, mkdirs_error(dir));
+        for (size_t i = 0; i < 2; i++) {
+                r = image_fs_write_file(dir, names[i], NULL, 0, asset_fds[i], FILE_MODE);
+                if (r < 0)
+                        return error_detail_set(reterr, r, "partition %u (%s): cannot write %s/%s: %s", p->number,
+                                                p->label, IGNITION_BOOT_ASSETS_DIR, names[i], strerror(-r));
+        }
+        r = image_fs_symlink(dir, sysext_name, IGNITION_SYSEXT_LINK);
+        if (r < 0)
+                return error_detail_set(reterr, r, "partition %u (%s): cannot link %s/%s: %s", p->number, p->label,
+                                        IGNITION_BOOT_ASSETS_DIR, sysext_name, strerror(-r));
+        return 0;
+}
+
+static int write_root(int image_fd, const ImagePartition *p, int sysext_fd, const char *sysext_name,
+                      const int asset_fds[2], char **reterr) {
         /* the link's directory and name, from render.h's one definition */
         static const char link_path[] = IGNITION_SYSEXT_LINK, sysext_dir[] = IGNITION_SYSEXT_DIR;
         const char *link_name = strrchr(link_path, '/') + 1;
@@ -112,6 +142,11 @@ static int write_root(int image_fd, const ImagePartition *p, int sysext_fd, cons
         if (r < 0)
                 return error_detail_set(reterr, r, "partition %u (%s): cannot link %s: %s", p->number, p->label,
                                         IGNITION_SYSEXT_LINK, strerror(-r));
+        if (asset_fds[0] >= 0) {
+                r = write_boot_assets(m.root_fd, p, asset_fds, sysext_name, reterr);
+                if (r < 0)
+                        return r;
+        }
         r = image_mount_close(&m);
         if (r < 0)
                 return error_detail_set(reterr, r, "partition %u (%s): cannot flush: %s", p->number, p->label,
@@ -123,7 +158,7 @@ int image_seed_build(const ImageSeedOptions *o, char **reterr) {
         _cleanup_free_ ImagePartitionTable *table = NULL;
         _cleanup_free_ char *json = NULL, *text = NULL, *detail = NULL;
         _cleanup_image_output_ ImageOutput out = IMAGE_OUTPUT_NULL;
-        _cleanup_close_ int in_fd = -1, sysext_fd = -1;
+        _cleanup_close_ int in_fd = -1, sysext_fd = -1, kernel_fd = -1, initrd_fd = -1;
         const ImagePartition *oem, *root;
         int r;
 
@@ -165,6 +200,22 @@ int image_seed_build(const ImageSeedOptions *o, char **reterr) {
         if (r < 0)
                 return error_detail_set(reterr, r, "%s: %s", o->sysext, detail ? detail : strerror(-r));
 
+        if (o->boot_assets) {
+                static const char *const names[2] = { BOOT_ASSET_KERNEL, BOOT_ASSET_INITRD };
+                int *fds[2] = { &kernel_fd, &initrd_fd };
+                for (size_t i = 0; i < 2; i++) {
+                        _cleanup_free_ char *path = NULL;
+                        struct stat st;
+                        if (asprintf(&path, "%s/%s", o->boot_assets, names[i]) < 0)
+                                return -ENOMEM;
+                        *fds[i] = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+                        if (*fds[i] < 0)
+                                return error_detail_set(reterr, -errno, "%s: cannot open: %s", path, strerror(errno));
+                        if (fstat(*fds[i], &st) < 0 || !S_ISREG(st.st_mode))
+                                return error_detail_set(reterr, -EINVAL, "%s: not a regular file", path);
+                }
+        }
+
         r = image_output_open(o->output, FILE_MODE, in_fd, &out, &detail);
         if (r < 0)
                 return error_detail_set(reterr, r, "%s: %s", o->output, detail ? detail : strerror(-r));
@@ -177,7 +228,8 @@ int image_seed_build(const ImageSeedOptions *o, char **reterr) {
                 return error_detail_set(reterr, r, "cannot enter a private mount namespace: %s", strerror(-r));
         r = write_oem(out.fd, oem, text, &detail);
         if (r == 0)
-                r = write_root(out.fd, root, sysext_fd, o->sysext_name, &detail);
+                r = write_root(out.fd, root, sysext_fd, o->sysext_name, (const int[2]) { kernel_fd, initrd_fd },
+                               &detail);
         if (r < 0)
                 return error_detail_set(reterr, r, "%s: %s", o->output, detail ? detail : strerror(-r));
 

@@ -3,12 +3,13 @@
 # in for Flatcar in Strata's virtual lab (images/README.md, "Lab guest";
 # docs/lab-guest.md has the recipe this follows). Called by images/lab-guest.mk.
 #
-# usage: build.sh --out DIR --cache DIR --notify BIN (--sysext RAW | --stratad DIR)
+# usage: build.sh --out DIR --cache DIR --notify BIN --ignition BIN (--sysext RAW | --stratad DIR)
 #
 #   --out DIR      writes DIR/vmlinuz, DIR/initrd.img (gzip newc cpio),
 #                  DIR/kernel.version, DIR/contents.txt (what went in)
 #   --cache DIR    keeps the downloaded kernel .deb (build/cache/lab-guest)
 #   --notify BIN   notify-listen, built static (the notify socket stand-in)
+#   --ignition BIN ignition-lite, built static (Ignition's stand-in)
 #   --sysext RAW   the agent sysext: its usr/ is merged into the guest's /,
 #                  as systemd-sysext merges it on Flatcar
 #   --stratad DIR  fallback without a sysext: DIR/stratad and DIR/strata
@@ -25,19 +26,20 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-out= cache= notify= sysext= stratad_dir=
+out= cache= notify= ignition= sysext= stratad_dir=
 while [ $# -gt 0 ]; do
         case "$1" in
         --out) out=$2; shift 2 ;;
         --cache) cache=$2; shift 2 ;;
         --notify) notify=$2; shift 2 ;;
+        --ignition) ignition=$2; shift 2 ;;
         --sysext) sysext=$2; shift 2 ;;
         --stratad) stratad_dir=$2; shift 2 ;;
         *) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
         esac
 done
-if [ -z "$out" ] || [ -z "$cache" ] || [ -z "$notify" ] || { [ -z "$sysext" ] && [ -z "$stratad_dir" ]; }; then
-        echo "usage: build.sh --out DIR --cache DIR --notify BIN (--sysext RAW | --stratad DIR)" >&2
+if [ -z "$out" ] || [ -z "$cache" ] || [ -z "$notify" ] || [ -z "$ignition" ] || { [ -z "$sysext" ] && [ -z "$stratad_dir" ]; }; then
+        echo "usage: build.sh --out DIR --cache DIR --notify BIN --ignition BIN (--sysext RAW | --stratad DIR)" >&2
         exit 2
 fi
 
@@ -122,7 +124,7 @@ K=$work/lib/modules/$kver
 depmod -b "$work" "$kver"
 
 mkdir -p "$R"/bin "$R"/sbin "$R"/usr/bin "$R"/usr/sbin "$R"/etc/strata "$R"/proc "$R"/sys "$R"/dev \
-        "$R"/run "$R"/tmp "$R"/mnt "$R"/var/lib/strata "$R"/opt/lab-guest/bin "$R"/opt/lab-guest/lib \
+        "$R"/run "$R"/tmp "$R"/mnt "$R"/sysroot "$R"/oem "$R"/var/lib/strata "$R"/opt/lab-guest/bin "$R"/opt/lab-guest/lib \
         "$R"/lib/modules/"$kver"
 chmod 1777 "$R"/tmp
 cp "$busybox" "$R"/bin/busybox
@@ -206,6 +208,7 @@ printf '#!/bin/sh\nexec %s --library-path /opt/lab-guest/lib:/usr/lib/strata /op
         "$loader" > "$lab"/bin/cryptsetup
 chmod 0755 "$lab"/bin/cryptsetup
 install -m 0755 "$notify" "$R"/opt/lab-guest/bin/notify-listen
+install -m 0755 "$ignition" "$R"/opt/lab-guest/bin/ignition-lite
 install -m 0755 "$here"/udhcpc.script "$R"/etc/lab-guest/udhcpc.script
 install -m 0755 "$here"/init "$R"/init
 cat > "$R"/etc/os-release <<EOF

@@ -123,13 +123,13 @@ class Console:
 
 
 class Lab:
-    def __init__(self):
+    def __init__(self, tag=""):
         missing = [t for t in TOOLS if not shutil.which(t) and not os.path.exists(t)]
         if missing:
             raise RuntimeError(f"not installed (make check installs them): {' '.join(missing)}")
         self._reap_stale()
-        self.dir = tempfile.mkdtemp(prefix=f"strata-lg-{os.getpid()}-")
-        self.ns = f"strata-lg-{os.getpid()}"
+        self.dir = tempfile.mkdtemp(prefix=f"strata-lg-{os.getpid()}-{tag}")
+        self.ns = f"strata-lg-{os.getpid()}{tag}"
         self.procs = {}
         self.tpm_state = os.path.join(self.dir, "tpm")
         self.tang_keys = os.path.join(self.dir, "tang")
@@ -142,7 +142,7 @@ class Lab:
         """Removes what a run killed before its teardown left: namespaces
         and temporary directories named after a PID that is gone."""
         for line in sh("ip", "netns", "list").stdout.split("\n"):
-            m = re.match(r"strata-lg-(\d+)\b", line)
+            m = re.match(r"strata-lg-(\d+)\w*", line)
             if m and not os.path.exists(f"/proc/{m.group(1)}"):
                 subprocess.run(["ip", "netns", "del", m.group(0)], capture_output=True)
         for path in glob.glob(os.path.join(tempfile.gettempdir(), "strata-lg-*-*")):
@@ -272,9 +272,10 @@ class Lab:
         return out
 
     # ---- one boot ------------------------------------------------------
-    def boot(self, name, disk, initrd, append=""):
+    def boot(self, name, disk, initrd, append="", data_disk=None):
         """Boots the guest once (it powers itself off: lab.oneshot=1) and
-        returns its console."""
+        returns its console. `disk` is vda; `data_disk`, if given, vdb (the
+        virtual lab's layout: vda the OS disk, vdb the data volume)."""
         run = os.path.join(self.dir, f"run-{name}")
         os.mkdir(run)
         sock = os.path.join(run, "swtpm.sock")
@@ -293,6 +294,8 @@ class Lab:
                 "-chardev", f"socket,id=chrtpm,path={sock}", "-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
                 "-device", "tpm-tis,tpmdev=tpm0",
                 "-drive", f"file={disk},format=raw,if=none,id=d0,cache=unsafe", "-device", "virtio-blk-pci,drive=d0",
+                *(["-drive", f"file={data_disk},format=raw,if=none,id=d1,cache=unsafe",
+                   "-device", "virtio-blk-pci,drive=d1"] if data_disk else []),
                 "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
                 "-device", f"virtio-net-pci,netdev=n0,mac={MAC}",
                 "-kernel", os.path.join(GUEST, "vmlinuz"), "-initrd", initrd,
@@ -408,3 +411,206 @@ def test_guest_without_tang_does_not_open_its_disk(lab):
     assert re.search(r"^LAB-MARK mapper up=\S+ none$", c.text, re.M), out
     assert not c.marks("fs"), out
     assert re.search(r"^LAB-STATUS PHASE\s+unseal", c.text, re.M), out
+
+
+# ---- Ignition in the guest (ignition-lite), as Flatcar runs it ----------
+# The guest's own Ignition applies real configs rendered by Strata: from the
+# seed image's OEM partition on a disk boot (the first boot only), and from
+# ignition.config.url on a network boot. Data disk = vdb on every machine
+# (the virtual lab's layout: vda is the OS disk, blank on a network-booted
+# machine). Four QEMU boots in all.
+
+IGN_PORT = 8088  # the test's HTTP server for configs and the sysext, on the bridge address
+IGNITION_LITE = os.path.join(GUEST, "ignition-lite")
+FLATCAR_LAB = os.path.join(GUEST, "flatcar-lab.img")
+SEED_MAC = "52:54:00:23:10:00"
+
+
+def tang_thumbprint(keys):
+    """The S256 thumbprint of tangd's signing key (what $.tang[].thumbprint pins)."""
+    for name in sorted(os.listdir(keys)):
+        with open(os.path.join(keys, name)) as f:
+            if "verify" in json.load(f).get("key_ops", []):
+                return sh("jose", "jwk", "thp", "-i", os.path.join(keys, name), "-a", "S256").stdout.strip()
+    raise AssertionError(f"no signing key in {keys}")
+
+
+@pytest.fixture(scope="module")
+def ign():
+    for path in (os.path.join(GUEST, "vmlinuz"), os.path.join(GUEST, "initrd.img"), IGNITION_LITE, FLATCAR_LAB):
+        if not os.path.exists(path):
+            pytest.skip(f"no {path}: make B={os.path.relpath(BUILD, SRC)} lab-guest")
+    if os.geteuid() != 0:
+        pytest.skip("the lab guest's host side needs root (network namespace, tap, loop devices)")
+    if not shutil.which("jose"):
+        pytest.skip("jose is not installed (make check installs it)")
+    lab = Lab(tag="i")
+    try:
+        lab.netns_up()
+        with open(os.path.join(EXAMPLES, "minimal.json")) as f:
+            spec = json.load(f)
+        spec["networks"] = [{"name": "lan", "cidr": CIDR, "boot": {"enabled": False}}]
+        for i, machine in enumerate(spec["inventory"]):
+            machine["bmc"]["endpoint"] = f"https://10.231.0.{201 + i}"
+        spec["inventory"][0]["macs"] = [SEED_MAC]
+        spec["inventory"][1]["macs"] = [MAC]
+        # Ignition's clevis binding pins the tang key (it cannot answer a trust prompt)
+        spec["tang"] = [{"url": lab.tang_url, "thumbprint": tang_thumbprint(lab.tang_keys)}]
+        spec["unseal"] = {"threshold": 2, "tang_timeout_seconds": 2,
+                          "tpm2": {"enabled": True, "pcr_bank": "sha256", "pcr_ids": [PCR], "key": "ecc"},
+                          "volume": {"device": "/dev/vdb", "name": VOLUME}}
+        lab.spec_path = os.path.join(lab.dir, "spec.json")
+        with open(lab.spec_path, "w") as f:
+            json.dump(spec, f, indent=2)
+        sh(STRATA, "spec", "validate", lab.spec_path)
+        # what the configs fetch: the agent sysext, served on the bridge in the namespace
+        lab.www = os.path.join(lab.dir, "www")
+        os.mkdir(lab.www)
+        sysext = glob.glob(os.path.join(BUILD, "sysext", "strata-agent-*-x86-64.raw"))
+        assert len(sysext) == 1, f"one agent sysext in {BUILD}/sysext (make sysext): {sysext}"
+        lab.sysext = sysext[0]
+        os.link(lab.sysext, os.path.join(lab.www, os.path.basename(lab.sysext)))
+        lab.start("www", "ip", "netns", "exec", lab.ns, "python3", "-m", "http.server", "--bind", HOST_ADDR,
+                  "--directory", lab.www, str(IGN_PORT))
+        deadline = time.monotonic() + 10
+        while subprocess.run(["ip", "netns", "exec", lab.ns, "curl", "-sf", "-o", "/dev/null",
+                              f"http://{HOST_ADDR}:{IGN_PORT}/"], capture_output=True).returncode != 0:
+            assert time.monotonic() < deadline, "the test's HTTP server does not answer"
+            time.sleep(0.05)
+        yield lab
+    finally:
+        lab.close()
+
+
+def blank_disk(lab, name, size="64M"):
+    path = os.path.join(lab.dir, f"{name}.img")
+    sh("truncate", "-s", size, path)
+    return path
+
+
+def render(lab, machine, *extra):
+    out = os.path.join(lab.www, f"{machine}.ign")
+    sh(STRATA, "ignition", "render", "--spec", lab.spec_path, "--machine", machine, "--sysext", lab.sysext,
+       "--sysext-url", f"http://{HOST_ADDR}:{IGN_PORT}/{os.path.basename(lab.sysext)}", *extra, "-o", out)
+    return out
+
+
+def luks_dump(image):
+    return sh("cryptsetup", "luksDump", image).stdout
+
+
+def test_ignition_lite_supports_every_rendered_config(ign, tmp_path):
+    """Every field Strata's renderer emits, for every role, with and without
+    the data volume and the sysext download, is one ignition-lite applies;
+    anything else is refused with its JSON path, before anything is done."""
+    sysext_url = f"http://{HOST_ADDR}:{IGN_PORT}/{os.path.basename(ign.sysext)}"
+    for role in ("seed", "controller", "worker"):
+        for extra in ((), ("--volume-exists",), ("--sysext-url", sysext_url), ("--spec-version", "3.4.0")):
+            cfg = tmp_path / f"{role}-{len(extra)}.ign"
+            sh(STRATA, "ignition", "render", "--spec", ign.spec_path, "--machine", "node1", "--role", role,
+               "--sysext", ign.sysext, *extra, "-o", cfg)
+            r = sh(IGNITION_LITE, "--check", cfg)
+            assert "every field is supported" in r.stdout, r.stdout
+    config = json.loads(cfg.read_text())
+    for mutate, path in ((lambda c: c.update(passwd={"users": [{"name": "core"}]}), "$.passwd"),
+                         (lambda c: c["storage"]["files"][1].update(user={"name": "root"}), "$.storage.files[1].user"),
+                         (lambda c: c["storage"]["luks"][0].update(wipeVolume=True), "$.storage.luks[0].wipeVolume"),
+                         (lambda c: c["ignition"].update(config={"merge": []}), "$.ignition.config")):
+        bad = json.loads(json.dumps(config))
+        mutate(bad)
+        f = tmp_path / "bad.ign"
+        f.write_text(json.dumps(bad))
+        r = subprocess.run([IGNITION_LITE, "--root", str(tmp_path / "root"), str(f)], capture_output=True, text=True)
+        assert r.returncode == 1 and f"ignition-lite: {path}: " in r.stderr, (path, r.stderr)
+        assert not (tmp_path / "root").exists(), "a refused config changed something"
+
+
+def test_seed_image_first_boot_runs_ignition_then_reboot_skips_it(ign):
+    """The seed image (strata image seed on the Flatcar-layout image) boots
+    with QEMU -kernel/-initrd: the guest reads config.ign from vda's OEM
+    partition, creates the LUKS2 data volume on vdb and binds it with clevis
+    (custom sss: tang + tpm2 sealed to PCR 8) through `strata unseal
+    luks-bind`, removes the random key, and stratad then opens the volume
+    with the binding. A reboot of the same disks skips Ignition (ROOT
+    records the first boot) and stratad unseals the existing volume."""
+    seed = os.path.join(ign.dir, "seed.img")
+    r = sh(STRATA, "image", "seed", "--flatcar", FLATCAR_LAB, "--spec", ign.spec_path, "--sysext", ign.sysext,
+           "--boot-assets", os.path.join(GUEST, "pxe"), "-o", seed, timeout=120)
+    assert "boot assets from" in r.stdout, r.stdout
+    # ROOT (partition 9) holds the boot assets the seed serves, byte for byte, and the sysext's link
+    start = json.loads(sh("sfdisk", "-J", seed).stdout)["partitiontable"]["partitions"]
+    root = f"{seed}?offset={[p for p in start if p['node'].endswith('9')][0]['start'] * 512}"
+    listing = sh("debugfs", "-R", "ls -l /var/cache/strata/boot", root).stdout
+    for name in ("flatcar_production_pxe.vmlinuz", "flatcar_production_pxe_image.cpio.gz"):
+        size = os.path.getsize(os.path.join(GUEST, "pxe", name))
+        assert re.search(rf"^\s*\d+\s+100644 .*\s{size}\s.*\s{re.escape(name)}$", listing, re.M), listing
+    assert re.search(rf"^\s*\d+\s+120777 .*\s{re.escape(os.path.basename(ign.sysext))}$", listing, re.M), listing
+    link = sh("debugfs", "-R", f"stat /var/cache/strata/boot/{os.path.basename(ign.sysext)}", root).stdout
+    assert 'Fast link dest: "/etc/extensions/strata-agent.raw"' in link, link
+    data = blank_disk(ign, "seed-data")
+    c = ign.boot("seed-first", seed, os.path.join(GUEST, "initrd.img"), data_disk=data)
+    out = show(c)
+    assert c.marks("ignition") and re.match(r"LAB-MARK ignition up=\S+ done from=oem /dev/vda6:/config.ign "
+                                            r"root=/sysroot 1 volume\(s\)$", c.marks("ignition")[0]), out
+    # Ignition wrote the machine's files on ROOT, which the guest then uses
+    assert "machine=seed" in c.marks("stratad-start")[0], out
+    assert "Unsealed data volume /dev/vdb with keyslot" in c.text and f"as /dev/mapper/{VOLUME}" in c.text, out
+    assert re.search(r"^LAB-MARK unseal up=\S+ result=unsealed failed_attempts=0$", c.text, re.M), out
+    fs = c.marks("fs")
+    # Ignition made the file system (label strata-data) and its directories
+    assert fs and " existing mounted=/var/mnt/strata " in fs[0] and "boots=1" in fs[0], out
+    fleet = [line for _, line in c.lines if line.startswith("LAB-FLEET ")]
+    assert fleet and json.loads(fleet[0][len("LAB-FLEET "):])["phase"], out
+    # only the clevis binding opens the volume now: one keyslot, its token
+    dump = luks_dump(data)
+    assert len(re.findall(r"^\s+\d+: luks2$", dump, re.M)) == 1, dump
+    assert re.search(r"^\s+\d+: clevis$", dump, re.M), dump
+
+    c2 = ign.boot("seed-second", seed, os.path.join(GUEST, "initrd.img"), data_disk=data)
+    out2 = show(c2)
+    assert c2.marks("ignition") and "skipped: first boot done (up=" in c2.marks("ignition")[0], out2
+    assert "Unsealed data volume /dev/vdb" in c2.text, out2
+    # stratad's state dir is on ROOT (/var), as the lab's RESUME=1 needs: its boot count goes on
+    assert re.search(r"^LAB-STATUS BOOTS\s+1$", c.text, re.M), out
+    assert re.search(r"^LAB-STATUS BOOTS\s+2$", c2.text, re.M), out2
+    fs = c2.marks("fs")
+    assert fs and " existing mounted=/var/mnt/strata " in fs[0] and "boots=2" in fs[0], out2
+    for name, con in (("first", c), ("second", c2)):
+        print(f"seed image, {name} boot: ignition {con.when('LAB-MARK ignition'):.1f}s, "
+              f"unsealed {con.when('Unsealed data volume'):.1f}s, powered off {con.wall:.1f}s")
+
+
+def test_network_boot_fetches_its_config_from_the_url(ign):
+    """ignition.config.url on the kernel command line (what the iPXE script
+    passes): the guest fetches the config over HTTP, downloads the agent
+    sysext it names and checks its SHA-512, and creates the data volume on
+    vdb; vda is the machine's blank OS disk."""
+    render(ign, "node1")
+    os_disk, data = blank_disk(ign, "node1-os", "16M"), blank_disk(ign, "node1-data")
+    c = ign.boot("pxe", os_disk, os.path.join(GUEST, "initrd.img"), data_disk=data,
+                 append=f"ignition.config.url=http://{HOST_ADDR}:{IGN_PORT}/node1.ign flatcar.first_boot=1")
+    out = show(c)
+    assert c.marks("ignition") and " done from=url http://" in c.marks("ignition")[0] and \
+        " root=/ 1 volume(s)" in c.marks("ignition")[0], out
+    assert "machine=node1" in c.marks("stratad-start")[0], out
+    assert "Unsealed data volume /dev/vdb" in c.text, out
+    assert re.search(r"^LAB-MARK unseal up=\S+ result=unsealed failed_attempts=0$", c.text, re.M), out
+    assert not [line for _, line in c.lines if line.startswith("LAB-FLEET ")], "LAB-FLEET only on the seed"
+
+
+def test_unsupported_field_fails_the_boot_naming_it(ign):
+    """A config with a field the lab's Ignition does not apply stops the
+    boot before anything is written, and the console names the JSON path."""
+    with open(render(ign, "node1")) as f:
+        config = json.load(f)
+    config["passwd"] = {"users": [{"name": "core", "sshAuthorizedKeys": ["ssh-ed25519 AAAA"]}]}
+    with open(os.path.join(ign.www, "bad.ign"), "w") as f:
+        json.dump(config, f)
+    data = blank_disk(ign, "bad-data")
+    c = ign.boot("refused", blank_disk(ign, "bad-os", "16M"), os.path.join(GUEST, "initrd.img"), data_disk=data,
+                 append=f"ignition.config.url=http://{HOST_ADDR}:{IGN_PORT}/bad.ign")
+    out = show(c)
+    assert c.marks("ignition") and "FAILED ignition-lite: $.passwd: not supported" in c.marks("ignition")[0], out
+    assert not c.marks("stratad-start") and c.marks("done") and "ignition-failed" in c.marks("done")[0], out
+    with open(data, "rb") as f:
+        assert f.read(1 << 20).count(0) == 1 << 20, "the refused config touched the data disk"

@@ -1075,13 +1075,16 @@ static void test_unit_name_escape(void **state) {
 
 /* Every placeholder any template uses, so each expands completely. */
 static void test_template_every_template_expands(void **state) {
-        json_auto_t *store = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:b}}",
+        json_auto_t *store = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:b},"
+                                       "s:s,s:s,s:s,s:s,s:s}",
                                        "IGNITION_VERSION", "3.3.0", "MACHINE", "m", "ROLE", "worker", "FLEET", "f",
                                        "SPEC_JSON", "{}", "SYSEXT_NAME", SYSEXT, "SYSEXT_SOURCE", SOURCE,
                                        "SYSEXT_SHA512", SHA512, "FLEET_CA_PEM", fleet_ca, "VOLUME_NAME", "v",
                                        "VOLUME_DEVICE", "/dev/vdb", "UNSEAL_UNIT", "strata-unseal@dev-vdb.service",
                                        "CRYPTSETUP_UNIT", "systemd-cryptsetup@v.service", "SPONSOR_URL",
-                                       "https://192.0.2.11:7443", "CLEVIS", "tpm2", 1);
+                                       "https://192.0.2.11:7443", "CLEVIS", "tpm2", 1, "BOOT_BASE_URL",
+                                       "http://192.0.2.11:8080/boot/52-54-00-0a-00-02", "BOOT_KERNEL", "k", "BOOT_INITRD",
+                                       "i", "BOOT_KERNEL_SHA512", SHA512, "BOOT_INITRD_SHA512", SHA512);
         TemplateVar vars[32];
         size_t n = 0;
         const char *key;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "boot/boot-server.h"
 #include "core/cleanup.h"
 #include "core/spec.h"
 #include "ignition/render.h"
@@ -52,9 +53,12 @@ static void usage_seed(FILE *f) {
                 "                        binary, else %s)\n"
                 "  --spec-version V      Ignition spec version, 3.3.0 (default) or 3.4.0\n"
                 "  --fleet-ca FILE       the fleet CA certificate (PEM), written to %s\n"
+                "  --boot-assets DIR     the PXE kernel and initrd (%s, %s) the seed\n"
+                "                        serves to its neighbours, copied to %s on ROOT\n"
                 "  -o, --output FILE     the seed image\n",
                 IMAGE_OEM_CONFIG_NAME, IGNITION_SYSEXT_DIR, IGNITION_SYSEXT_LINK, IGNITION_SYSEXT_RELEASE_NAME,
-                SYSEXT_DEFAULT_NAME, SYSEXT_DEFAULT_PATH, IGNITION_FLEET_CA_PATH);
+                SYSEXT_DEFAULT_NAME, SYSEXT_DEFAULT_PATH, IGNITION_FLEET_CA_PATH, BOOT_ASSET_KERNEL, BOOT_ASSET_INITRD,
+                IGNITION_BOOT_ASSETS_DIR);
 }
 
 static void usage_pxe_oem(FILE *f) {
@@ -126,6 +130,7 @@ enum {
         ARG_SYSEXT_SHA512,
         ARG_SPEC_VERSION,
         ARG_FLEET_CA,
+        ARG_BOOT_ASSETS,
 };
 
 static int image_seed_cmd(int argc, char **argv) {
@@ -136,12 +141,13 @@ static int image_seed_cmd(int argc, char **argv) {
                 { "sysext", required_argument, NULL, ARG_SYSEXT },
                 { "spec-version", required_argument, NULL, ARG_SPEC_VERSION },
                 { "fleet-ca", required_argument, NULL, ARG_FLEET_CA },
+                { "boot-assets", required_argument, NULL, ARG_BOOT_ASSETS },
                 { "output", required_argument, NULL, 'o' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
         const char *flatcar = NULL, *spec_path = NULL, *machine = NULL, *sysext = NULL, *fleet_ca = NULL,
-                   *output = NULL;
+                   *output = NULL, *boot_assets = NULL;
         /* the seed coordinates and sponsors: it needs the whole spec (every
          * BMC, the fleet CA key's reference); its config stays on its own
          * disk, never on the wire */
@@ -160,6 +166,7 @@ static int image_seed_cmd(int argc, char **argv) {
                 case ARG_SYSEXT: sysext = optarg; break;
                 case ARG_SPEC_VERSION: o.spec_version = optarg; break;
                 case ARG_FLEET_CA: fleet_ca = optarg; break;
+                case ARG_BOOT_ASSETS: boot_assets = optarg; break;
                 case 'o': output = optarg; break;
                 case 'h': usage_seed(stdout); return EXIT_SUCCESS;
                 default: usage_seed(stderr); return 2;
@@ -199,7 +206,8 @@ static int image_seed_cmd(int argc, char **argv) {
                 return EXIT_FAILURE;
 
         r = image_seed_build(&(ImageSeedOptions){ .flatcar = flatcar, .output = output, .config = config,
-                                                  .sysext = sysext, .sysext_name = o.sysext_name },
+                                                  .sysext = sysext, .sysext_name = o.sysext_name,
+                                                  .boot_assets = boot_assets },
                              &err);
         if (r < 0) {
                 fprintf(stderr, "strata: image seed: %s\n", err ? err : strerror(-r));
@@ -207,6 +215,8 @@ static int image_seed_cmd(int argc, char **argv) {
         }
         printf("%s: seed image for %s (fleet %s): /%s on OEM, %s/%s on ROOT\n", output, o.machine, spec_fleet(spec),
                IMAGE_OEM_CONFIG_NAME, IGNITION_SYSEXT_DIR, o.sysext_name);
+        if (boot_assets)
+                printf("%s: boot assets from %s in %s on ROOT\n", output, boot_assets, IGNITION_BOOT_ASSETS_DIR);
         return EXIT_SUCCESS;
 }
 

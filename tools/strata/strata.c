@@ -23,6 +23,7 @@ static const Command commands[] = {
         { "image", cmd_image, "image seed|pxe-oem       Flatcar boot media: the seed's disk image, a PXE OEM drop-in (see strata image -h)" },
         { "init", cmd_init, "init --fleet NAME --out DIR  create the fleet CA and the policy signing key" },
         { "kube", cmd_kube, "kube get|list|apply|delete|wait|api-resources ...  the Kubernetes API (see strata kube -h)" },
+        { "pivot", cmd_pivot, "pivot --from KUBECONFIG --to KUBECONFIG [--dry-run]  move Cluster API objects to another cluster (see strata pivot -h)" },
         { "resume", cmd_fleet, "resume --fleet-key FILE --spec FILE  end a fleet-wide halt (see strata resume -h)" },
         { "sim", cmd_sim, "sim --nodes N [--fanout F]  a fleet propagating in network namespaces, as root (see strata sim -h)" },
         { "spec", cmd_spec, "spec validate FILE...   check a fleet spec; every error with its JSON path" },

@@ -25,6 +25,7 @@ int cmd_image(const CliContext *ctx, int argc, char **argv);
 int cmd_fleet(const CliContext *ctx, int argc, char **argv);
 int cmd_init(const CliContext *ctx, int argc, char **argv);
 int cmd_kube(const CliContext *ctx, int argc, char **argv);
+int cmd_pivot(const CliContext *ctx, int argc, char **argv);
 int cmd_boot(const CliContext *ctx, int argc, char **argv);
 int cmd_bmc(const CliContext *ctx, int argc, char **argv);
 int cmd_sim(const CliContext *ctx, int argc, char **argv);

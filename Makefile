@@ -52,7 +52,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/tests/fuzz/%)
 BENCH_SRCS := $(sort $(wildcard tests/bench/bench-*.c))
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(B)/tests/bench/%)
 
-.PHONY: all check bench install clean deps build-all unit-bins fuzz-replay fuzzers lab sysext lab-guest
+.PHONY: all check bench install clean deps build-all unit-bins fuzz-replay fuzzers lab sysext lab-guest capi-repo
 .DELETE_ON_ERROR:
 # objects of tests and fuzzers are intermediates: keep them for incremental rebuilds
 .SECONDARY:
@@ -149,6 +149,13 @@ install: all sysext
 
 clean:
 	rm -rf build
+
+# Cluster API provider components as a clusterctl local repository
+# (images/README.md): the real CRDs from CAPI_CRDS plus images/capi/.
+CAPI_CRDS ?= ../shared/fixtures/capi
+CERT_MANAGER_DIR ?=
+capi-repo:
+	images/capi/build.sh images/capi $(CAPI_CRDS) $(B)/capi-repo $(CERT_MANAGER_DIR)
 
 # Images (images/*.mk): the agent sysext and the lab guest.
 -include images/sysext.mk

@@ -1029,3 +1029,70 @@ def test_pair_of_servers_for_a_pivot(kube_pair):
                 s.sendall(b"GET /api HTTP/1.1\r\nHost: x\r\n\r\n")
                 if not s.recv(100):
                     raise ConnectionError("closed")
+
+
+# ---- admission webhooks (provider components; see the stand-in's docstring) ----
+
+def CL(name):
+    return {"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster", "metadata": {"name": name}}
+
+
+def webhook_config(name, service, rules_resource="clusters", failure="Fail", side_effects="None"):
+    return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": name},
+            "webhooks": [{"name": f"{name}.example.io", "admissionReviewVersions": ["v1"],
+                          "clientConfig": {"service": {"namespace": "hooks", "name": service, "path": "/validate"}},
+                          "failurePolicy": failure, "sideEffects": side_effects,
+                          "rules": [{"apiGroups": ["cluster.x-k8s.io"], "apiVersions": ["v1beta1"],
+                                     "operations": ["CREATE", "UPDATE"], "resources": [rules_resource]}]}]}
+
+
+def test_webhook_without_backend_fails_create_with_500_until_deployment_available():
+    with KubeStandin() as k:
+        k.ensure_namespace("hooks")
+        k.ensure_namespace("w")
+        hooks = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
+        assert k.request("POST", hooks, webhook_config("v", "svc"))[0] == 201
+        path = CLUSTERS.format(ns="w")
+        status, body = k.request("POST", path, CL("c"))
+        assert status == 500 and body["reason"] == "InternalError"
+        assert body["message"] == ('Internal error occurred: failed calling webhook "v.example.io": failed to call '
+                                   'webhook: Post "https://svc.hooks.svc:443/validate?timeout=10s": service "svc" '
+                                   'not found')
+        assert body["details"]["causes"][0]["message"].startswith('failed calling webhook "v.example.io"')
+        # a ConfigMap is not covered by the rules
+        assert k.request("POST", CMS.format(ns="w"), {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"}})[0] == 201
+        assert k.request("POST", "/api/v1/namespaces/hooks/services",
+                         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc"}, "spec": {"selector": {"app": "hook"},
+                                                                "ports": [{"port": 443}]}})[0] == 201
+        dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "hook"}, "spec": {"selector": {"matchLabels": {"app": "hook"}},
+                                                      "template": {"metadata": {"labels": {"app": "hook"}}}}}
+        assert k.request("POST", "/apis/apps/v1/namespaces/hooks/deployments", dep)[0] == 201
+        status, body = k.request("POST", path + "?dryRun=All", CL("c"))
+        assert status == 500 and body["message"].endswith('no endpoints available for service "svc"')
+        # the deployment controller's part: Available
+        status, _ = k.request("PATCH", "/apis/apps/v1/namespaces/hooks/deployments/hook/status",
+                              {"status": {"conditions": [{"type": "Available", "status": "True"}]}}, headers=MERGE)
+        assert status == 200
+        status, body = k.request("POST", path + "?dryRun=All", CL("c"))
+        assert status == 201
+        assert k.request("GET", path + "/c")[0] == 404
+        assert k.request("POST", path, CL("c"))[0] == 201
+        # an update goes through the webhook as well
+        assert k.request("PATCH", path + "/c", {"metadata": {"labels": {"a": "b"}}}, headers=MERGE)[0] == 200
+
+
+def test_webhook_failure_policy_ignore_and_dry_run_side_effects():
+    with KubeStandin() as k:
+        k.ensure_namespace("w")
+        hooks = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
+        assert k.request("POST", hooks, webhook_config("i", "none", failure="Ignore"))[0] == 201
+        path = CLUSTERS.format(ns="w")
+        assert k.request("POST", path, CL("c"))[0] == 201
+        assert k.request("POST", hooks, webhook_config("s", "none", side_effects="Unknown"))[0] == 201
+        status, body = k.request("POST", path + "?dryRun=All", CL("d"))
+        assert status == 400 and body["message"] == 'admission webhook "s.example.io" does not support dry run'
+        # provider workload kinds are served
+        status, d = k.request("GET", "/apis/rbac.authorization.k8s.io/v1")
+        assert status == 200 and {r["name"] for r in d["resources"]} >= {"clusterroles", "clusterrolebindings",
+                                                                        "roles", "rolebindings"}

@@ -18,6 +18,7 @@ static const Command commands[] = {
         { "bmc", cmd_bmc, "bmc ACTION MACHINE...   Redfish: status, power on|off|cycle, pxe-once, media (see strata bmc -h)" },
         { "boot", cmd_boot, "boot lease|release|leases  network boot leases on this node (see strata boot -h)" },
         { "attest", cmd_attest, "attest quote --nonce HEX --pcrs LIST  this node's TPM evidence (EK, AK, quote) as JSON" },
+        { "capi", cmd_capi, "capi install|fleet ...  Cluster API from a clusterctl local repository; the fleet's CAPI objects (see strata capi -h)" },
         { "halt", cmd_fleet, "halt --fleet-key FILE --spec FILE  stop provisioning fleet-wide (signed; see strata halt -h)" },
         { "ignition", cmd_ignition, "ignition render --spec FILE --machine NAME  a node's Ignition config (see strata ignition -h)" },
         { "image", cmd_image, "image seed|pxe-oem       Flatcar boot media: the seed's disk image, a PXE OEM drop-in (see strata image -h)" },

@@ -20,6 +20,7 @@ int api_request_json(const CliContext *ctx, const char *method, const char *path
                      json_t **ret);
 
 int cmd_attest(const CliContext *ctx, int argc, char **argv);
+int cmd_capi(const CliContext *ctx, int argc, char **argv);
 int cmd_image(const CliContext *ctx, int argc, char **argv);
 /* `strata halt` and `strata resume` (argv[0] says which). */
 int cmd_fleet(const CliContext *ctx, int argc, char **argv);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "boot/boot-server.h"
+#include "cluster/cluster-service.h"
 #include "core/cleanup.h"
 #include "core/secret.h"
 #include "core/log.h"
@@ -37,6 +38,19 @@ static void help(void) {
                "  --ipxe-dir DIR       iPXE binaries served over TFTP (default %s)\n"
                "  --machine NAME       this node's name in the spec's inventory (default\n"
                "                       $STRATA_MACHINE, which Ignition writes to node.env)\n"
+               "\n"
+               "Cluster API, on the seed (the coordinator):\n"
+               "  --bootstrap-kubeconfig FILE  the seed's bootstrap cluster: install Cluster API\n"
+               "                       there and keep the fleet's objects in step with members\n"
+               "  --target-kubeconfig FILE  the new cluster's admin kubeconfig: once it exists\n"
+               "                       and the quorum's Nodes are Ready, install Cluster API\n"
+               "                       there and pivot (journaled in STATE/cluster/)\n"
+               "  --capi-repo DIR      provider components, clusterctl's local repository\n"
+               "                       layout (default %s)\n"
+               "  --control-plane-endpoint HOST[:PORT]  the new cluster's API endpoint\n"
+               "                       (default: the spec's k0s.api_endpoint)\n"
+               "  --capi-without-cert-manager  install without the cert-manager slot\n"
+               "\n"
                "  --unseal-test        verify the data volume opens, without activating it\n"
                "                       (for machines without device-mapper)\n"
                "  --check-spec FILE    validate FILE, print every error with its JSON path,\n"
@@ -47,13 +61,14 @@ static void help(void) {
                "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the spec (a spec that\n"
                "fails validation is refused and the running one kept).\n",
                MANAGER_DEFAULT_SPEC, MANAGER_DEFAULT_STATE_DIR, MANAGER_DEFAULT_API_SOCKET,
-               BOOT_DEFAULT_ASSETS_DIR, BOOT_DEFAULT_IPXE_DIR);
+               BOOT_DEFAULT_ASSETS_DIR, BOOT_DEFAULT_IPXE_DIR, CLUSTER_SERVICE_REPO_DEFAULT);
 }
 
 int main(int argc, char **argv) {
         enum { ARG_SPEC = 0x100, ARG_STATE_DIR, ARG_API_SOCKET, ARG_LOG_TARGET, ARG_LOG_LEVEL,
                ARG_CHECK_SPEC, ARG_VERSION, ARG_TCTI, ARG_UNSEAL_TEST,
-               ARG_BOOT_ASSETS, ARG_IPXE_DIR, ARG_MACHINE };
+               ARG_BOOT_ASSETS, ARG_IPXE_DIR, ARG_MACHINE, ARG_BOOTSTRAP_KUBECONFIG,
+               ARG_TARGET_KUBECONFIG, ARG_CAPI_REPO, ARG_CONTROL_PLANE_ENDPOINT, ARG_CAPI_WITHOUT_CERT_MANAGER };
         static const struct option options[] = {
                 { "spec", required_argument, NULL, ARG_SPEC },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
@@ -66,6 +81,11 @@ int main(int argc, char **argv) {
                 { "boot-assets", required_argument, NULL, ARG_BOOT_ASSETS },
                 { "ipxe-dir", required_argument, NULL, ARG_IPXE_DIR },
                 { "machine", required_argument, NULL, ARG_MACHINE },
+                { "bootstrap-kubeconfig", required_argument, NULL, ARG_BOOTSTRAP_KUBECONFIG },
+                { "target-kubeconfig", required_argument, NULL, ARG_TARGET_KUBECONFIG },
+                { "capi-repo", required_argument, NULL, ARG_CAPI_REPO },
+                { "control-plane-endpoint", required_argument, NULL, ARG_CONTROL_PLANE_ENDPOINT },
+                { "capi-without-cert-manager", no_argument, NULL, ARG_CAPI_WITHOUT_CERT_MANAGER },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {}
@@ -92,6 +112,11 @@ int main(int argc, char **argv) {
                 case ARG_BOOT_ASSETS: cfg.boot_assets = optarg; break;
                 case ARG_IPXE_DIR: cfg.ipxe_dir = optarg; break;
                 case ARG_MACHINE: cfg.machine = optarg; break;
+                case ARG_BOOTSTRAP_KUBECONFIG: cfg.bootstrap_kubeconfig = optarg; break;
+                case ARG_TARGET_KUBECONFIG: cfg.target_kubeconfig = optarg; break;
+                case ARG_CAPI_REPO: cfg.capi_repo = optarg; break;
+                case ARG_CONTROL_PLANE_ENDPOINT: cfg.control_plane_endpoint = optarg; break;
+                case ARG_CAPI_WITHOUT_CERT_MANAGER: cfg.capi_without_cert_manager = true; break;
                 case ARG_LOG_TARGET:
                         target = log_target_from_string(optarg);
                         if (target < 0) {

@@ -12,6 +12,7 @@
 
 #include "api/local-api.h"
 #include "boot/boot-server.h"
+#include "cluster/cluster-service.h"
 #include "core/cleanup.h"
 #include "core/curl-event.h"
 #include "core/http-server.h"
@@ -46,9 +47,20 @@ int manager_new(const ManagerConfig *cfg, Manager **ret) {
                 m->ipxe_dir = strdup(cfg->ipxe_dir);
         if (cfg->machine)
                 m->machine = strdup(cfg->machine);
+        if (cfg->bootstrap_kubeconfig)
+                m->bootstrap_kubeconfig = strdup(cfg->bootstrap_kubeconfig);
+        if (cfg->target_kubeconfig)
+                m->target_kubeconfig = strdup(cfg->target_kubeconfig);
+        if (cfg->capi_repo)
+                m->capi_repo = strdup(cfg->capi_repo);
+        if (cfg->control_plane_endpoint)
+                m->control_plane_endpoint = strdup(cfg->control_plane_endpoint);
+        m->capi_without_cert_manager = cfg->capi_without_cert_manager;
         if (!m->spec_path || !m->state_dir || !m->api_socket || (cfg->tcti && !m->tcti) ||
             (cfg->boot_assets && !m->boot_assets) || (cfg->ipxe_dir && !m->ipxe_dir) ||
-            (cfg->machine && !m->machine)) {
+            (cfg->machine && !m->machine) || (cfg->bootstrap_kubeconfig && !m->bootstrap_kubeconfig) ||
+            (cfg->target_kubeconfig && !m->target_kubeconfig) || (cfg->capi_repo && !m->capi_repo) ||
+            (cfg->control_plane_endpoint && !m->control_plane_endpoint)) {
                 manager_free(m);
                 return -ENOMEM;
         }
@@ -71,6 +83,7 @@ Manager *manager_free(Manager *m) {
         provisioner_free(m->provisioner);
         join_phase_free(m->join);
         boot_server_free(m->boot);
+        cluster_service_free(m->cluster); /* reads the coordinator's members */
         coordinator_service_free(m->coordinator);
         sponsor_free(m->sponsor);
         unseal_phase_free(m->unseal);
@@ -87,6 +100,10 @@ Manager *manager_free(Manager *m) {
         free(m->boot_assets);
         free(m->ipxe_dir);
         free(m->machine);
+        free(m->bootstrap_kubeconfig);
+        free(m->target_kubeconfig);
+        free(m->capi_repo);
+        free(m->control_plane_endpoint);
         free(m);
         return NULL;
 }
@@ -216,6 +233,86 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+/* "HOST", "HOST:PORT" or "[V6]:PORT" (a bare V6 address has colons of
+ * its own, so it takes brackets to carry a port). */
+static int endpoint_split(const char *s, char **ret_host, unsigned *ret_port) {
+        const char *colon = NULL, *host = s;
+        size_t host_len;
+        unsigned long port = 0;
+        char *end;
+
+        if (s[0] == '[') {
+                const char *close = strchr(s, ']');
+                if (!close || (close[1] != '\0' && close[1] != ':'))
+                        return -EINVAL;
+                host = s + 1;
+                host_len = (size_t) (close - host);
+                colon = close[1] == ':' ? close + 1 : NULL;
+        } else {
+                colon = strchr(s, ':');
+                if (colon && strchr(colon + 1, ':'))
+                        return -EINVAL;
+                host_len = colon ? (size_t) (colon - s) : strlen(s);
+        }
+        if (host_len == 0 || host_len > 253)
+                return -EINVAL;
+        if (colon) {
+                errno = 0;
+                port = strtoul(colon + 1, &end, 10);
+                if (errno || end == colon + 1 || *end || port == 0 || port > 65535)
+                        return -EINVAL;
+        }
+        *ret_host = strndup(host, host_len);
+        if (!*ret_host)
+                return -ENOMEM;
+        *ret_port = (unsigned) port;
+        return 0;
+}
+
+static json_t *manager_cluster_members(void *userdata) {
+        Manager *m = userdata;
+        return m->coordinator ? coordinator_service_status(m->coordinator) : NULL;
+}
+
+/* The Cluster API work runs where the fleet's members are known: on the
+ * coordinator. A kubeconfig given to a node that is not the seed is a
+ * configuration mistake, said once, not a failure to start. */
+static int manager_cluster_start(Manager *m) {
+        _cleanup_free_ char *state_dir = NULL, *host = NULL;
+        unsigned port = 0;
+        int r;
+
+        if (!m->bootstrap_kubeconfig)
+                return 0;
+        if (!m->coordinator) {
+                log_warning("--bootstrap-kubeconfig ignored: this node does not coordinate the fleet (only the seed does)");
+                return 0;
+        }
+        if (m->control_plane_endpoint) {
+                r = endpoint_split(m->control_plane_endpoint, &host, &port);
+                if (r < 0)
+                        return log_error_errno(r, "--control-plane-endpoint \"%s\": expected HOST or HOST:PORT",
+                                               m->control_plane_endpoint);
+        }
+        if (asprintf(&state_dir, "%s/cluster", m->state_dir) < 0)
+                return log_error_errno(-ENOMEM, "Cannot start the Cluster API service");
+        ClusterServiceConfig cc = {
+                .state_dir = state_dir,
+                .bootstrap_kubeconfig = m->bootstrap_kubeconfig,
+                .target_kubeconfig = m->target_kubeconfig,
+                .capi_repo = m->capi_repo,
+                .endpoint_host = host,
+                .endpoint_port = port,
+                .without_cert_manager = m->capi_without_cert_manager,
+                .members = manager_cluster_members,
+                .userdata = m,
+        };
+        r = cluster_service_new(m->event, spec_json(m->spec), &cc, &m->cluster);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the Cluster API service (state in %s)", state_dir);
+        return 0;
+}
+
 int manager_start(Manager *m) {
         sigset_t mask;
         int r;
@@ -274,6 +371,12 @@ int manager_start(Manager *m) {
 
         /* on the seed: the fleet's leases, behind the sponsor's mutual TLS */
         r = coordinator_service_start(m);
+        if (r < 0)
+                return r;
+
+        /* on the seed, with a bootstrap cluster: Cluster API, the fleet's
+         * objects, and the pivot once the new cluster is ready */
+        r = manager_cluster_start(m);
         if (r < 0)
                 return r;
 

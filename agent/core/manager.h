@@ -20,6 +20,7 @@ typedef struct BootServer BootServer;
 typedef struct CoordinatorService CoordinatorService;
 typedef struct Provisioner Provisioner;
 typedef struct JoinPhase JoinPhase;
+typedef struct ClusterService ClusterService;
 
 #define MANAGER_DEFAULT_SPEC "/etc/strata/spec.json"
 #define MANAGER_DEFAULT_STATE_DIR "/var/lib/strata"
@@ -34,6 +35,13 @@ typedef struct ManagerConfig {
         const char *boot_assets; /* kernel, initrd, sysext for network boot; NULL: the default */
         const char *ipxe_dir;    /* iPXE binaries; NULL: the default */
         const char *machine;     /* this node's inventory name; NULL: $STRATA_MACHINE, else unknown */
+        /* agent/cluster, on the seed: Cluster API in the bootstrap cluster,
+         * the fleet's objects there, and the pivot to the new cluster */
+        const char *bootstrap_kubeconfig; /* NULL: no Cluster API work */
+        const char *target_kubeconfig;    /* the new cluster's admin kubeconfig; NULL: no pivot */
+        const char *capi_repo;            /* NULL: the installed repository */
+        const char *control_plane_endpoint; /* HOST[:PORT]; NULL: the spec's k0s.api_endpoint */
+        bool capi_without_cert_manager;
 } ManagerConfig;
 
 typedef struct Manager {
@@ -53,6 +61,7 @@ typedef struct Manager {
         CoordinatorService *coordinator; /* agent/swarm: on the seed, the fleet's leases */
         Provisioner *provisioner; /* agent/swarm: on a member, the machines it provisions */
         JoinPhase *join;        /* agent/swarm: becoming a member, while it runs */
+        ClusterService *cluster; /* agent/cluster: on the seed, with a bootstrap kubeconfig */
         char *machine;          /* this node's inventory name, NULL when not known */
 
         Phase phase;
@@ -61,6 +70,8 @@ typedef struct Manager {
         char *tcti;
         bool unseal_verify_only;
         char *boot_assets, *ipxe_dir;
+        char *bootstrap_kubeconfig, *target_kubeconfig, *capi_repo, *control_plane_endpoint;
+        bool capi_without_cert_manager;
 } Manager;
 
 /* Allocates the Manager and its loop; nothing is opened yet. */

@@ -109,6 +109,7 @@ struct KubeRequest {
         char *label_selector, *field_selector, *continue_token, *field_manager;
         unsigned limit;
         bool force, dry_run, strict, missing_ok;
+        char *precondition_uid;
         KubePropagation propagation;
 
         /* resolved */
@@ -252,6 +253,7 @@ static void request_free(KubeRequest *rq) {
         free(rq->field_selector);
         free(rq->continue_token);
         free(rq->field_manager);
+        free(rq->precondition_uid);
         free(rq->res_name);
         free(rq->res_api_version);
         free(rq->res_kind);
@@ -449,7 +451,9 @@ static int delete_options(const KubeRequest *rq, json_t **ret) {
                                      : NULL;
 
         if (!o || (policy && json_object_set_new(o, "propagationPolicy", json_string(policy)) < 0) ||
-            (rq->dry_run && json_object_set_new(o, "dryRun", json_pack("[s]", "All")) < 0))
+            (rq->dry_run && json_object_set_new(o, "dryRun", json_pack("[s]", "All")) < 0) ||
+            (rq->precondition_uid &&
+             json_object_set_new(o, "preconditions", json_pack("{s:s}", "uid", rq->precondition_uid)) < 0))
                 return -ENOMEM;
         *ret = take_ptr(o);
         return 0;
@@ -913,6 +917,7 @@ static int request_new(KubeClient *c, RequestKind kind, const KubeCall *call, Ku
                 rq->field_selector = strdup_or_null(call->field_selector, &oom);
                 rq->continue_token = strdup_or_null(call->continue_token, &oom);
                 rq->field_manager = strdup_or_null(call->field_manager, &oom);
+                rq->precondition_uid = strdup_or_null(call->precondition_uid, &oom);
                 rq->limit = call->limit;
                 rq->force = call->force;
                 rq->dry_run = call->dry_run;

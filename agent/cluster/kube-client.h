@@ -87,6 +87,7 @@ typedef struct KubeCall {
         /* delete */
         KubePropagation propagation;
         bool missing_ok;          /* 404 is success (reply.missing), as a repeated delete */
+        const char *precondition_uid; /* DeleteOptions.preconditions.uid: 409 when another object has the name */
 } KubeCall;
 
 typedef struct KubeReply {

@@ -517,7 +517,7 @@ int pivot_graph_link(PivotGraph *g, char **reterr) {
 
 /* ---- discovery over the API ---- */
 
-static int list_into(KubeClient *c, PivotGraph *g, size_t type, const char *ns, char **reterr) {
+static int list_into(KubeClient *c, PivotGraph *g, size_t type, const char *ns, size_t *n_lists, char **reterr) {
         _cleanup_(kube_result_done) KubeResult res = {};
         const PivotType *t = &g->types[type];
         KubeCall call = { .verb = KUBE_LIST, .api_version = t->api_version, .kind = t->kind,
@@ -527,6 +527,7 @@ static int list_into(KubeClient *c, PivotGraph *g, size_t type, const char *ns, 
         int r;
 
         r = kube_client_list_all_sync(c, &call, &res);
+        *n_lists += pivot_list_pages(json_array_size(json_object_get(res.object, "items")));
         if (r < 0) {
                 /* clusterctl ignores a type the server no longer serves */
                 if (res.status == 404 || r == -ENOENT)
@@ -543,16 +544,19 @@ static int list_into(KubeClient *c, PivotGraph *g, size_t type, const char *ns, 
 
 /* Namespaces of InfrastructureProvider inventory entries: their Secrets
  * (identity credentials) are candidates too, as in clusterctl. */
-static int provider_namespaces(KubeClient *c, json_t **ret) {
+static int provider_namespaces(KubeClient *c, size_t *n_lists, json_t **ret) {
         _cleanup_(kube_result_done) KubeResult res = {};
         KubeCall call = { .verb = KUBE_LIST, .api_version = PIVOT_GROUP_CLUSTERCTL "/v1alpha3", .kind = "Provider" };
         json_auto_t *out = json_array();
         const json_t *item;
         size_t i;
+        int r;
 
         if (!out)
                 return -ENOMEM;
-        if (kube_client_list_all_sync(c, &call, &res) >= 0)
+        r = kube_client_list_all_sync(c, &call, &res);
+        *n_lists += pivot_list_pages(json_array_size(json_object_get(res.object, "items")));
+        if (r >= 0)
                 json_array_foreach (json_object_get(res.object, "items"), i, item) {
                         const char *ns = meta_str(item, "namespace");
                         if (ns && streq_ptr(json_string_value(json_object_get(item, "type")), "InfrastructureProvider"))
@@ -562,20 +566,23 @@ static int provider_namespaces(KubeClient *c, json_t **ret) {
         return 0;
 }
 
-int pivot_graph_discover(KubeClient *c, const char *namespace, PivotGraph **ret, char **reterr) {
+int pivot_graph_discover(KubeClient *c, const char *namespace, size_t *n_lists, PivotGraph **ret, char **reterr) {
         _cleanup_(pivot_graph_freep) PivotGraph *g = NULL;
         _cleanup_(kube_result_done) KubeResult crds = {};
         json_auto_t *extra_ns = NULL;
         KubeCall call = { .verb = KUBE_LIST, .api_version = "apiextensions.k8s.io/v1",
                           .kind = "CustomResourceDefinition", .label_selector = PIVOT_LABEL_CLUSTERCTL };
         const json_t *ns_item;
-        size_t i;
+        size_t i, lists = 0;
         int r;
 
+        if (!n_lists)
+                n_lists = &lists;
         r = pivot_graph_new(namespace, &g);
         if (r < 0)
                 return r;
         r = kube_client_list_all_sync(c, &call, &crds);
+        *n_lists += pivot_list_pages(json_array_size(json_object_get(crds.object, "items")));
         if (r < 0)
                 return error_detail_set(reterr, r, "listing CustomResourceDefinitions labelled %s: %s",
                                         PIVOT_LABEL_CLUSTERCTL, crds.error ? crds.error : strerror(-r));
@@ -586,11 +593,11 @@ int pivot_graph_discover(KubeClient *c, const char *namespace, PivotGraph **ret,
         if (r < 0)
                 return r;
         for (size_t t = 0; t < g->n_types; t++) {
-                r = list_into(c, g, t, namespace, reterr);
+                r = list_into(c, g, t, namespace, n_lists, reterr);
                 if (r < 0)
                         return r;
         }
-        r = provider_namespaces(c, &extra_ns);
+        r = provider_namespaces(c, n_lists, &extra_ns);
         if (r < 0)
                 return r;
         json_array_foreach (extra_ns, i, ns_item) {
@@ -598,7 +605,7 @@ int pivot_graph_discover(KubeClient *c, const char *namespace, PivotGraph **ret,
                 if (streq_ptr(ns, namespace))
                         continue;
                 /* types[n_types - 2] is v1 Secret (pivot_graph_add_core_types) */
-                r = list_into(c, g, g->n_types - 2, ns, reterr);
+                r = list_into(c, g, g->n_types - 2, ns, n_lists, reterr);
                 if (r < 0)
                         return r;
         }

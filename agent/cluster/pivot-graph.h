@@ -113,8 +113,15 @@ const char *pivot_node_describe(const PivotNode *n, char *buf, size_t size);
 /* Lists the labelled CRDs of `c` and every object of their types in
  * `namespace` (cluster-scoped types cluster-wide), Secrets and ConfigMaps
  * too, and links the graph. A list answering 404 (a type the server stopped
- * serving) is skipped, as clusterctl does. */
-int pivot_graph_discover(KubeClient *c, const char *namespace, PivotGraph **ret, char **reterr);
+ * serving) is skipped, as clusterctl does. `n_lists` (optional) is
+ * increased by the list requests made (every page). */
+int pivot_graph_discover(KubeClient *c, const char *namespace, size_t *n_lists, PivotGraph **ret, char **reterr);
+
+/* Pages a list of `n_items` items took through kube_client_list_all
+ * (pages of KUBE_LIST_PAGE_DEFAULT; an empty list is one page). */
+static inline size_t pivot_list_pages(size_t n_items) {
+        return n_items == 0 ? 1 : 1 + (n_items - 1) / KUBE_LIST_PAGE_DEFAULT;
+}
 
 /* The graph as JSON, for `strata pivot --dry-run --json`: every node with
  * its owners, soft owners and flags. NULL on OOM. */

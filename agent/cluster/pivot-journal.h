@@ -15,7 +15,13 @@
 #include "cluster/pivot-plan.h"
 
 #define PIVOT_JOURNAL_NAME "pivot"   /* the StateStore document */
-#define PIVOT_JOURNAL_VERSION 1
+/* 1: the plan as pivot_plan_to_json objects (still read). 2: the plan as
+ * rows, with the (apiVersion, kind) pairs and namespaces in tables:
+ * "types": [[apiVersion, kind]...], "namespaces": [ns...], "objects":
+ * [[uid, type index, namespace index or -1, name, group, flags (1 global,
+ * 2 blocking), [owner entry, flags (1 controller, 2 blockOwnerDeletion),
+ * ...], targetUid or null]...]. */
+#define PIVOT_JOURNAL_VERSION 2
 #define PIVOT_JOURNAL_URL_MAX 2048u
 
 typedef enum PivotPhase {

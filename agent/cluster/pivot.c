@@ -18,13 +18,29 @@
 
 #define PROVIDER_API_VERSION PIVOT_GROUP_CLUSTERCTL "/v1alpha3"
 
+/* The items of one type in one namespace as listed once, with their
+ * indices sorted by name. The strings belong to the plan. */
+typedef struct Listing {
+        const char *api_version, *kind, *namespace;
+        json_t *items;
+        size_t *by_name;
+        size_t n;
+} Listing;
+
+typedef struct Listings {
+        Listing *v;
+        size_t n;
+} Listings;
+
 typedef struct Pivot {
         KubeClient *from, *to;
         StateStore *store;
         const PivotOptions *opts;
         PivotReport *report;
         PivotJournal *journal;
-        PivotGraph *snapshot;  /* the source as listed for this run's creates */
+        Listings src;          /* the planned types of the source, listed after the pause */
+        json_t *webhooks;      /* the source's ValidatingWebhookConfigurations */
+        bool webhooks_known, webhooks_unreadable;
         char **namespaces;     /* ensured in the target in this run */
         size_t n_namespaces;
 } Pivot;
@@ -52,6 +68,25 @@ void pivot_report_done(PivotReport *r) {
 static const char *why(const KubeResult *res, int r) {
         return res->error ? res->error : strerror(-r);
 }
+
+static const char *const side_names[_PIVOT_SIDE_MAX] = {
+        [PIVOT_SIDE_SOURCE] = "source",
+        [PIVOT_SIDE_TARGET] = "target",
+};
+
+const char *pivot_side_to_string(PivotSide s) {
+        return s >= 0 && s < _PIVOT_SIDE_MAX ? side_names[s] : NULL;
+}
+
+size_t pivot_report_requests(const PivotReport *r) {
+        size_t n = 0;
+        for (int s = 0; s < _PIVOT_SIDE_MAX; s++)
+                for (int v = 0; v < _KUBE_VERB_MAX; v++)
+                        n += r->requests[s][v];
+        return n;
+}
+
+static int list_sync(Pivot *p, PivotSide side, const KubeCall *call, KubeResult *res);
 
 /* ---- versions ---- */
 
@@ -98,15 +133,15 @@ int pivot_version_compare(const char *a, const char *b, int *ret) {
 /* ---- phase 0: the providers the target must have (clusterctl's
  * checkTargetProviders) ---- */
 
-static int list_providers(KubeClient *c, const char *side, json_t **ret, char **reterr) {
+static int list_providers(Pivot *p, PivotSide side, json_t **ret, char **reterr) {
         _cleanup_(kube_result_done) KubeResult res = {};
         KubeCall call = { .verb = KUBE_LIST, .api_version = PROVIDER_API_VERSION, .kind = "Provider" };
         int r;
 
-        r = kube_client_list_all_sync(c, &call, &res);
+        r = list_sync(p, side, &call, &res);
         if (r < 0)
-                return error_detail_set(reterr, r, "%s: listing the Cluster API provider inventory: %s", side,
-                                        why(&res, r));
+                return error_detail_set(reterr, r, "%s: listing the Cluster API provider inventory: %s",
+                                        pivot_side_to_string(side), why(&res, r));
         *ret = json_incref(json_object_get(res.object, "items"));
         return 0;
 }
@@ -117,10 +152,10 @@ static int check_providers(Pivot *p, char **reterr) {
         size_t i, j;
         int r;
 
-        r = list_providers(p->from, "source", &src, reterr);
+        r = list_providers(p, PIVOT_SIDE_SOURCE, &src, reterr);
         if (r < 0)
                 return r;
-        r = list_providers(p->to, "target", &dst, reterr);
+        r = list_providers(p, PIVOT_SIDE_TARGET, &dst, reterr);
         if (r < 0)
                 return r;
         json_array_foreach (src, i, s) {
@@ -188,25 +223,152 @@ static int journal_save(Pivot *p, char **reterr) {
         return 0;
 }
 
-/* ---- small request helpers ---- */
+/* ---- requests, counted per side and verb (PivotReport.requests) ---- */
 
-static int patch_merge(KubeClient *c, const PivotEntry *e, const char *subresource, const json_t *patch,
+static KubeClient *side_client(Pivot *p, PivotSide side) {
+        return side == PIVOT_SIDE_SOURCE ? p->from : p->to;
+}
+
+static void count(Pivot *p, PivotSide side, KubeVerb verb, size_t n) {
+        if (verb >= 0 && verb < _KUBE_VERB_MAX)
+                p->report->requests[side][verb] += n;
+}
+
+static int call_sync(Pivot *p, PivotSide side, const KubeCall *call, KubeResult *res) {
+        count(p, side, call->verb, 1);
+        return kube_client_call_sync(side_client(p, side), call, res);
+}
+
+static int list_sync(Pivot *p, PivotSide side, const KubeCall *call, KubeResult *res) {
+        int r = kube_client_list_all_sync(side_client(p, side), call, res);
+        count(p, side, KUBE_LIST, pivot_list_pages(json_array_size(json_object_get(res->object, "items"))));
+        return r;
+}
+
+static int discover(Pivot *p, const char *ns, PivotGraph **ret, char **reterr) {
+        _cleanup_free_ char *err = NULL;
+        size_t lists = 0;
+        int r;
+
+        r = pivot_graph_discover(p->from, ns, &lists, ret, &err);
+        count(p, PIVOT_SIDE_SOURCE, KUBE_LIST, lists);
+        if (r < 0)
+                return error_detail_set(reterr, r, "source: %s", err ? err : strerror(-r));
+        return 0;
+}
+
+static int patch_merge(Pivot *p, PivotSide side, const PivotEntry *e, const char *subresource, const json_t *patch,
                        KubeResult *res) {
         KubeCall call = { .verb = KUBE_PATCH_MERGE, .api_version = e->api_version, .kind = e->kind,
                           .namespace = e->namespace, .name = e->name, .subresource = subresource, .body = patch };
-        return kube_client_call_sync(c, &call, res);
+        return call_sync(p, side, &call, res);
 }
 
-static int get_object(KubeClient *c, const PivotEntry *e, KubeResult *res) {
+static int get_object(Pivot *p, PivotSide side, const PivotEntry *e, KubeResult *res) {
         KubeCall call = { .verb = KUBE_GET, .api_version = e->api_version, .kind = e->kind,
                           .namespace = e->namespace, .name = e->name };
-        return kube_client_call_sync(c, &call, res);
+        return call_sync(p, side, &call, res);
+}
+
+/* ---- listings: the items of one type in one namespace, listed once and
+ * looked up by name ---- */
+
+static const char *item_meta(const json_t *item, const char *key) {
+        return json_string_value(json_object_get(json_object_get(item, "metadata"), key));
+}
+
+static int cmp_by_name(const void *a, const void *b, void *userdata) {
+        const json_t *items = userdata;
+        const char *x = item_meta(json_array_get(items, *(const size_t *) a), "name");
+        const char *y = item_meta(json_array_get(items, *(const size_t *) b), "name");
+        return strcmp(x ? x : "", y ? y : "");
+}
+
+static int listing_get(Pivot *p, PivotSide side, Listings *ls, const PivotEntry *e, Listing **ret, char **reterr) {
+        _cleanup_(kube_result_done) KubeResult res = {};
+        KubeCall call = { .verb = KUBE_LIST, .api_version = e->api_version, .kind = e->kind, .namespace = e->namespace };
+        _cleanup_free_ size_t *by_name = NULL;
+        const json_t *items;
+        Listing *v;
+        int r;
+
+        for (size_t i = 0; i < ls->n; i++)
+                if (streq(ls->v[i].api_version, e->api_version) && streq(ls->v[i].kind, e->kind) &&
+                    streq_ptr(ls->v[i].namespace, e->namespace)) {
+                        *ret = &ls->v[i];
+                        return 0;
+                }
+        r = list_sync(p, side, &call, &res);
+        if (r < 0)
+                return error_detail_set(reterr, r, "%s: listing %s: %s", pivot_side_to_string(side), e->kind,
+                                        why(&res, r));
+        items = json_object_get(res.object, "items");
+        if (!json_is_array(items))
+                return error_detail_set(reterr, -EBADMSG, "%s: listing %s: no items", pivot_side_to_string(side),
+                                        e->kind);
+        if (json_array_size(items) > 0 && !(by_name = calloc(json_array_size(items), sizeof(size_t))))
+                return -ENOMEM;
+        for (size_t i = 0; i < json_array_size(items); i++)
+                by_name[i] = i;
+        qsort_r(by_name, json_array_size(items), sizeof(size_t), cmp_by_name, (void *) items);
+        v = realloc(ls->v, (ls->n + 1) * sizeof(Listing));
+        if (!v)
+                return -ENOMEM;
+        ls->v = v;
+        v[ls->n] = (Listing) { e->api_version, e->kind, e->namespace, json_incref((json_t *) items), take_ptr(by_name),
+                               json_array_size(items) };
+        *ret = &v[ls->n++];
+        return 0;
+}
+
+/* The index in l->items of the item named `name`, or PIVOT_NONE. */
+static size_t listing_find(const Listing *l, const char *name) {
+        size_t lo = 0, hi = l->n;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                const char *m = item_meta(json_array_get(l->items, l->by_name[mid]), "name");
+                int c = strcmp(name, m ? m : "");
+                if (c == 0)
+                        return l->by_name[mid];
+                if (c < 0)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        return PIVOT_NONE;
+}
+
+static void listings_clear(Listings *ls) {
+        for (size_t i = 0; i < ls->n; i++) {
+                json_decref(ls->v[i].items);
+                free(ls->v[i].by_name);
+        }
+        free(ls->v);
+        *ls = (Listings) {};
+}
+
+/* The planned object as the source listed it after the pause: *ret is
+ * NULL when the source has no object of that name and uid any more. */
+static int source_object(Pivot *p, const PivotEntry *e, Listing **ret_listing, size_t *ret_index, char **reterr) {
+        Listing *l;
+        size_t idx;
+        int r;
+
+        r = listing_get(p, PIVOT_SIDE_SOURCE, &p->src, e, &l, reterr);
+        if (r < 0)
+                return r;
+        idx = listing_find(l, e->name);
+        if (idx != PIVOT_NONE && !streq_ptr(item_meta(json_array_get(l->items, idx), "uid"), e->uid))
+                idx = PIVOT_NONE; /* another object took the name: not ours */
+        *ret_listing = l;
+        *ret_index = idx;
+        return 0;
 }
 
 /* ---- pause and unpause (clusterctl's setClusterPause and
  * setClusterClassPause) ---- */
 
-static int set_paused(Pivot *p, KubeClient *c, const char *side, bool paused, char **reterr) {
+static int set_paused(Pivot *p, PivotSide side, bool paused, char **reterr) {
         const PivotPlan *plan = p->journal->plan;
         char what[512];
         size_t n = 0;
@@ -228,26 +390,31 @@ static int set_paused(Pivot *p, KubeClient *c, const char *side, bool paused, ch
                         continue;
                 if (!patch)
                         return -ENOMEM;
-                r = patch_merge(c, e, NULL, patch, &res);
+                r = patch_merge(p, side, e, NULL, patch, &res);
                 if (r < 0)
-                        return error_detail_set(reterr, r, "%s: %s %s: %s", side, paused ? "pausing" : "unpausing",
+                        return error_detail_set(reterr, r, "%s: %s %s: %s", pivot_side_to_string(side),
+                                                paused ? "pausing" : "unpausing",
                                                 pivot_entry_describe(e, what, sizeof(what)), why(&res, r));
                 n++;
         }
-        progress(p, "%s: %s %zu Cluster%s and ClusterClass%s", side, paused ? "paused" : "unpaused", n,
-                 n == 1 ? "" : "s", n == 1 ? "" : "es");
+        progress(p, "%s: %s %zu Cluster%s and ClusterClass%s", pivot_side_to_string(side),
+                 paused ? "paused" : "unpaused", n, n == 1 ? "" : "s", n == 1 ? "" : "es");
         return 0;
 }
 
 /* ---- block-move (clusterctl's waitReadyForMove, with one deadline for
  * all objects instead of one per object) ---- */
 
+static bool blocks_move(const json_t *object) {
+        return json_object_get(json_object_get(json_object_get(object, "metadata"), "annotations"),
+                               PIVOT_ANNOTATION_BLOCK_MOVE) != NULL;
+}
+
 static int wait_unblocked(const json_t *object, char **ret_state, void *userdata) {
         (void) userdata;
         if (!object)
                 return 1; /* gone: the create step names it */
-        if (!json_object_get(json_object_get(json_object_get(object, "metadata"), "annotations"),
-                             PIVOT_ANNOTATION_BLOCK_MOVE))
+        if (!blocks_move(object))
                 return 1;
         if (ret_state)
                 *ret_state = strdup("the " PIVOT_ANNOTATION_BLOCK_MOVE " annotation is still set");
@@ -260,17 +427,11 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
-static int refresh_snapshot(Pivot *p, char **reterr) {
-        _cleanup_free_ char *err = NULL;
-        int r;
-
-        p->snapshot = pivot_graph_free(p->snapshot);
-        r = pivot_graph_discover(p->from, p->journal->namespace, &p->snapshot, &err);
-        if (r < 0)
-                return error_detail_set(reterr, r, "source: %s", err ? err : strerror(-r));
-        return 0;
-}
-
+/* Lists the planned types of the source afresh, after the pause: a
+ * provider may set block-move once it sees the pause, and what it writes
+ * before dropping block-move (CAPM3's status annotation) must be what is
+ * copied. These listings are what create_one copies, instead of a GET per
+ * object (clusterctl's createTargetObject). */
 static int wait_block_move(Pivot *p, char **reterr) {
         const PivotPlan *plan = p->journal->plan;
         uint64_t timeout = p->opts->block_move_timeout_usec ? p->opts->block_move_timeout_usec
@@ -280,25 +441,28 @@ static int wait_block_move(Pivot *p, char **reterr) {
         size_t waited = 0;
         int r;
 
-        /* listed afresh: a provider may set block-move once it sees the pause */
-        r = refresh_snapshot(p, reterr);
-        if (r < 0)
-                return r;
+        listings_clear(&p->src);
         for (size_t i = 0; i < plan->n; i++) {
                 const PivotEntry *e = &plan->v[i];
-                size_t idx = pivot_graph_find(p->snapshot, e->uid);
                 _cleanup_(kube_result_done) KubeResult res = {};
                 KubeCall call = { .api_version = e->api_version, .kind = e->kind, .namespace = e->namespace,
                                   .name = e->name };
                 KubeWait wait = { .predicate = wait_unblocked, .what = "block-move to clear" };
-                uint64_t now = now_usec();
+                uint64_t now;
+                Listing *l;
+                size_t idx;
 
-                if (idx == PIVOT_NONE || !p->snapshot->nodes[idx].blocking)
+                r = source_object(p, e, &l, &idx, reterr);
+                if (r < 0)
+                        return r;
+                if (idx == PIVOT_NONE || !blocks_move(json_array_get(l->items, idx)))
                         continue;
                 waited++;
                 progress(p, "waiting for %s: %s is set", pivot_entry_describe(e, what, sizeof(what)),
                          PIVOT_ANNOTATION_BLOCK_MOVE);
+                now = now_usec();
                 wait.timeout_usec = deadline > now ? deadline - now : 1;
+                count(p, PIVOT_SIDE_SOURCE, KUBE_GET, 1);
                 r = kube_client_wait_sync(p->from, &call, &wait, &res);
                 if (r < 0) {
                         if (r == -ETIMEDOUT)
@@ -313,6 +477,10 @@ static int wait_block_move(Pivot *p, char **reterr) {
                                        : error_detail_set(reterr, r, "source: waiting for %s: %s",
                                                           pivot_entry_describe(e, what, sizeof(what)), why(&res, r));
                 }
+                /* what the provider wrote before it let go is what moves */
+                if (json_is_object(res.object) && streq_ptr(item_meta(res.object, "uid"), e->uid) &&
+                    json_array_set(l->items, idx, res.object) < 0)
+                        return -ENOMEM;
         }
         progress(p, "block-move: %zu object%s waited for, none blocks now", waited, waited == 1 ? "" : "s");
         return 0;
@@ -320,31 +488,34 @@ static int wait_block_move(Pivot *p, char **reterr) {
 
 /* ---- create in the target (clusterctl's createGroup) ---- */
 
+/* Created, not read first: 409 says it exists. A namespace being deleted
+ * surfaces at the first create in it, with the server's own message. */
 static int ensure_namespace(Pivot *p, const char *ns, char **reterr) {
-        _cleanup_(kube_result_done) KubeResult get = {}, post = {};
+        _cleanup_(kube_result_done) KubeResult post = {};
         json_auto_t *body = NULL;
-        KubeCall call = { .verb = KUBE_GET, .api_version = "v1", .kind = "Namespace", .name = ns };
+        KubeCall call = { .verb = KUBE_CREATE };
         char **v;
         int r;
 
         for (size_t i = 0; i < p->n_namespaces; i++)
                 if (streq(p->namespaces[i], ns))
                         return 0;
-        r = kube_client_call_sync(p->to, &call, &get);
-        if (r == -ENOENT || r == -EPERM) {
-                body = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace", "metadata", "name", ns);
-                if (!body)
-                        return -ENOMEM;
-                call = (KubeCall) { .verb = KUBE_CREATE, .body = body };
-                r = kube_client_call_sync(p->to, &call, &post);
-                if (r == -EEXIST)
-                        r = 0;
+        body = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace", "metadata", "name", ns);
+        if (!body)
+                return -ENOMEM;
+        call.body = body;
+        r = call_sync(p, PIVOT_SIDE_TARGET, &call, &post);
+        if (r == -EPERM) {
+                /* may not create namespaces: enough if it is there */
+                _cleanup_(kube_result_done) KubeResult get = {};
+                call = (KubeCall) { .verb = KUBE_GET, .api_version = "v1", .kind = "Namespace", .name = ns };
+                r = call_sync(p, PIVOT_SIDE_TARGET, &call, &get);
+                if (r >= 0 && kube_object_is_terminating(get.object))
+                        return error_detail_set(reterr, -EBUSY, "target: namespace %s is being deleted", ns);
                 if (r < 0)
-                        return error_detail_set(reterr, r, "target: creating namespace %s: %s", ns, why(&post, r));
-        } else if (r < 0)
-                return error_detail_set(reterr, r, "target: namespace %s: %s", ns, why(&get, r));
-        else if (kube_object_is_terminating(get.object))
-                return error_detail_set(reterr, -EBUSY, "target: namespace %s is being deleted", ns);
+                        return error_detail_set(reterr, r, "target: namespace %s: %s", ns, why(&get, r));
+        } else if (r < 0 && r != -EEXIST)
+                return error_detail_set(reterr, r, "target: creating namespace %s: %s", ns, why(&post, r));
         v = realloc(p->namespaces, (p->n_namespaces + 1) * sizeof(char *));
         if (!v)
                 return -ENOMEM;
@@ -399,8 +570,10 @@ static int target_body(Pivot *p, const PivotEntry *e, const json_t *src, bool st
 /* 409 AlreadyExists: a copy from an earlier (interrupted) run, or an
  * object the operator created. Take its uid and make it the source's
  * content again (clusterctl's behaviour, which is what makes a rerun work);
- * a global object's existing copy is kept as it is. */
-static int update_existing(Pivot *p, PivotEntry *e, json_t *body, char **ret_uid, char **reterr) {
+ * a global object's existing copy is kept as it is. *ret_landed is the
+ * target's copy as it now stands. */
+static int update_existing(Pivot *p, PivotEntry *e, json_t *body, char **ret_uid, json_t **ret_landed,
+                           char **reterr) {
         char what[512];
         int r = -ESTALE;
 
@@ -409,28 +582,30 @@ static int update_existing(Pivot *p, PivotEntry *e, json_t *body, char **ret_uid
                 KubeCall call = { .verb = KUBE_UPDATE, .body = body };
                 const char *uid, *rv;
 
-                r = get_object(p->to, e, &get);
+                r = get_object(p, PIVOT_SIDE_TARGET, e, &get);
                 if (r < 0)
                         return error_detail_set(reterr, r, "target: reading the existing %s: %s",
                                                 pivot_entry_describe(e, what, sizeof(what)), why(&get, r));
-                uid = json_string_value(json_object_get(json_object_get(get.object, "metadata"), "uid"));
-                rv = json_string_value(json_object_get(json_object_get(get.object, "metadata"), "resourceVersion"));
+                uid = item_meta(get.object, "uid");
+                rv = item_meta(get.object, "resourceVersion");
                 if (!uid)
                         return error_detail_set(reterr, -EBADMSG, "target: %s has no uid",
                                                 pivot_entry_describe(e, what, sizeof(what)));
                 if (e->global) {
                         *ret_uid = strdup(uid);
+                        *ret_landed = json_incref(get.object);
                         return *ret_uid ? 0 : -ENOMEM;
                 }
                 if (kube_object_set_meta(body, "uid", uid) < 0 || (rv && kube_object_set_meta(body, "resourceVersion", rv) < 0))
                         return -ENOMEM;
-                r = kube_client_call_sync(p->to, &call, &put);
+                r = call_sync(p, PIVOT_SIDE_TARGET, &call, &put);
                 if (r == -ESTALE)
                         continue;
                 if (r < 0)
                         return error_detail_set(reterr, r, "target: updating the existing %s: %s",
                                                 pivot_entry_describe(e, what, sizeof(what)), why(&put, r));
                 *ret_uid = strdup(uid);
+                *ret_landed = json_incref(put.object);
                 p->report->updated++;
                 return *ret_uid ? 0 : -ENOMEM;
         }
@@ -441,19 +616,23 @@ static int update_existing(Pivot *p, PivotEntry *e, json_t *body, char **ret_uid
 static int create_one(Pivot *p, PivotEntry *e, char **reterr) {
         _cleanup_(kube_result_done) KubeResult res = {};
         _cleanup_free_ char *uid = NULL;
-        json_auto_t *body = NULL;
+        json_auto_t *body = NULL, *landed = NULL;
         const KubeResource *rs;
         const json_t *src, *status;
         KubeCall call = { .verb = KUBE_CREATE };
-        size_t idx = pivot_graph_find(p->snapshot, e->uid);
         char what[512];
+        Listing *l;
+        size_t idx;
         bool sub;
         int r;
 
+        r = source_object(p, e, &l, &idx, reterr);
+        if (r < 0)
+                return r;
         if (idx == PIVOT_NONE)
                 return error_detail_set(reterr, -ENOENT, "source: %s (uid %s) is gone: it cannot be copied",
                                         pivot_entry_describe(e, what, sizeof(what)), e->uid);
-        src = p->snapshot->nodes[idx].object;
+        src = json_array_get(l->items, idx);
         if (e->namespace) {
                 r = ensure_namespace(p, e->namespace, reterr);
                 if (r < 0)
@@ -467,21 +646,22 @@ static int create_one(Pivot *p, PivotEntry *e, char **reterr) {
         if (r < 0)
                 return r;
         call.body = body;
-        r = kube_client_call_sync(p->to, &call, &res);
+        r = call_sync(p, PIVOT_SIDE_TARGET, &call, &res);
         if (r == -EEXIST) {
-                r = update_existing(p, e, body, &uid, reterr);
+                r = update_existing(p, e, body, &uid, &landed, reterr);
                 if (r < 0)
                         return r;
         } else if (r < 0)
                 return error_detail_set(reterr, r, "target: creating %s: %s", pivot_entry_describe(e, what, sizeof(what)),
                                         why(&res, r));
         else {
-                const char *u = json_string_value(json_object_get(json_object_get(res.object, "metadata"), "uid"));
+                const char *u = item_meta(res.object, "uid");
                 if (!u)
                         return error_detail_set(reterr, -EBADMSG, "target: created %s without a uid",
                                                 pivot_entry_describe(e, what, sizeof(what)));
                 if (!(uid = strdup(u)))
                         return -ENOMEM;
+                landed = json_incref(res.object);
                 p->report->created++;
         }
         free(e->target_uid);
@@ -489,15 +669,18 @@ static int create_one(Pivot *p, PivotEntry *e, char **reterr) {
 
         /* Status is not carried by a create; clusterctl leaves it for the
          * target's controllers to rebuild, which providers whose state lives
-         * in status cannot do (docs/capi-pivot-k0s.md section 5, item 5). */
+         * in status cannot do (docs/capi-pivot-k0s.md section 5, item 5).
+         * Written only when the source has one and the copy's (what the
+         * target defaulted) differs. */
         rs = kube_resources_find(kube_client_resources(p->to), e->api_version, e->kind);
         status = json_object_get(src, "status");
-        if (rs && rs->has_status && json_is_object(status) && json_object_size(status) > 0 && !e->global) {
+        if (rs && rs->has_status && json_is_object(status) && json_object_size(status) > 0 && !e->global &&
+            !json_equal(status, json_object_get(landed, "status"))) {
                 _cleanup_(kube_result_done) KubeResult st = {};
                 json_auto_t *patch = json_pack("{s:O}", "status", status);
                 if (!patch)
                         return -ENOMEM;
-                r = patch_merge(p->to, e, "status", patch, &st);
+                r = patch_merge(p, PIVOT_SIDE_TARGET, e, "status", patch, &st);
                 if (r < 0)
                         return error_detail_set(reterr, r, "target: copying the status of %s: %s",
                                                 pivot_entry_describe(e, what, sizeof(what)), why(&st, r));
@@ -511,11 +694,6 @@ static int create_group(Pivot *p, unsigned group, char **reterr) {
         size_t n = 0;
         int r;
 
-        if (!p->snapshot) {
-                r = refresh_snapshot(p, reterr);
-                if (r < 0)
-                        return r;
-        }
         for (size_t i = 0; i < plan->n; i++) {
                 if (plan->v[i].group != group)
                         continue;
@@ -531,41 +709,127 @@ static int create_group(Pivot *p, unsigned group, char **reterr) {
 
 /* ---- delete from the source (clusterctl's deleteGroup) ---- */
 
-static int delete_one(Pivot *p, const PivotEntry *e, char **reterr) {
-        _cleanup_(kube_result_done) KubeResult mark = {}, del = {}, fin = {};
-        json_auto_t *patch = NULL, *clear = NULL;
-        KubeCall call = { .verb = KUBE_DELETE, .api_version = e->api_version, .kind = e->kind,
-                          .namespace = e->namespace, .name = e->name, .missing_ok = true };
-        const char *kind;
-        char what[512];
+bool pivot_webhooks_intercept_delete(const json_t *configs, const char *group, const char *resource) {
+        const json_t *cfg, *wh, *rule, *v;
+        size_t i, j, k, m;
+
+        json_array_foreach (configs, i, cfg)
+                json_array_foreach (json_object_get(cfg, "webhooks"), j, wh)
+                        json_array_foreach (json_object_get(wh, "rules"), k, rule) {
+                                bool op = false, grp = false, res = false;
+                                json_array_foreach (json_object_get(rule, "operations"), m, v)
+                                        op = op || streq_ptr(json_string_value(v), "DELETE") ||
+                                             streq_ptr(json_string_value(v), "*");
+                                json_array_foreach (json_object_get(rule, "apiGroups"), m, v)
+                                        grp = grp || streq_ptr(json_string_value(v), group) ||
+                                              streq_ptr(json_string_value(v), "*");
+                                json_array_foreach (json_object_get(rule, "resources"), m, v) {
+                                        const char *s = json_string_value(v);
+                                        /* "*", "*" + "/sub", "plural", "plural/sub": DELETE is of the main resource */
+                                        res = res || streq_ptr(s, "*") || streq_ptr(s, resource);
+                                }
+                                if (op && grp && res)
+                                        return true;
+                        }
+        return false;
+}
+
+/* Lists the source's ValidatingWebhookConfigurations once. When they
+ * cannot be read (forbidden), every object is taken to need the mark. */
+static int load_webhooks(Pivot *p) {
+        _cleanup_(kube_result_done) KubeResult res = {};
+        KubeCall call = { .verb = KUBE_LIST, .api_version = "admissionregistration.k8s.io/v1",
+                          .kind = "ValidatingWebhookConfiguration" };
         int r;
 
-        /* Lets webhooks tell a move from a real delete (cluster-api #8109).
-         * The uid makes it a precondition: a different object that took the
-         * name since is refused, never deleted. */
-        patch = json_pack("{s:{s:s, s:{s:s}}}", "metadata", "uid", e->uid, "annotations",
-                          PIVOT_ANNOTATION_DELETE_FOR_MOVE, "");
-        if (!patch)
-                return -ENOMEM;
-        r = patch_merge(p->from, e, NULL, patch, &mark);
-        if (r == -ENOENT)
-                return 0; /* deleted by an earlier run */
+        if (p->webhooks_known)
+                return 0;
+        r = list_sync(p, PIVOT_SIDE_SOURCE, &call, &res);
+        if (r == -ENOMEM)
+                return r;
+        p->webhooks = r < 0 ? NULL : json_incref(json_object_get(res.object, "items"));
+        p->webhooks_unreadable = r < 0 && r != -ENOENT; /* -ENOENT: the API is not served: no webhooks */
+        p->webhooks_known = true;
+        return 0;
+}
+
+/* Does this object need the delete-for-move annotation before its DELETE?
+ * The annotation exists for admission webhooks (cluster-api #8109): a
+ * validating webhook on DELETE of a kind reads it to let a move through
+ * where it would refuse a real delete (CAPZ's AzureManagedMachinePool
+ * refuses to delete an AKS cluster's last system pool, provider machine
+ * webhooks that guard against deleting a machine still in use), and some
+ * read it off the owning Cluster instead, so a Cluster is always marked.
+ * Which kinds have such a webhook differs per provider set, so it is
+ * read from the source's ValidatingWebhookConfigurations rather than
+ * listed here. Without a webhook, nothing can read the annotation of an
+ * object with no finalizers: its DELETE removes it at once. An object
+ * with finalizers is marked anyway: the patch clearing them carries it. */
+static bool needs_mark(Pivot *p, const PivotEntry *e) {
+        const KubeResource *rs;
+
+        if (pivot_entry_is_cluster(e) || p->webhooks_unreadable)
+                return true;
+        rs = kube_resources_find(kube_client_resources(p->from), e->api_version, e->kind);
+        return !rs || pivot_webhooks_intercept_delete(p->webhooks, rs->group, rs->name);
+}
+
+static int delete_one(Pivot *p, const PivotEntry *e, char **reterr) {
+        _cleanup_(kube_result_done) KubeResult marked = {}, del = {}, fin = {};
+        json_auto_t *patch = NULL;
+        KubeCall call = { .verb = KUBE_DELETE, .api_version = e->api_version, .kind = e->kind,
+                          .namespace = e->namespace, .name = e->name, .missing_ok = true };
+        const json_t *obj;
+        bool finalizers, mark;
+        char what[512];
+        Listing *l;
+        size_t idx;
+        int r;
+
+        r = source_object(p, e, &l, &idx, reterr);
         if (r < 0)
-                return error_detail_set(reterr, r, "source: marking %s for deletion: %s",
-                                        pivot_entry_describe(e, what, sizeof(what)), why(&mark, r));
-        /* delete first, then clear finalizers: no controller can add one
-         * back in between (cluster-api #11812) */
-        r = kube_client_call_sync(p->from, &call, &del);
+                return r;
+        if (idx == PIVOT_NONE)
+                return 0; /* deleted by an earlier run */
+        obj = json_array_get(l->items, idx);
+        finalizers = json_array_size(json_object_get(json_object_get(obj, "metadata"), "finalizers")) > 0;
+        mark = finalizers || needs_mark(p, e);
+        if (mark) {
+                /* One patch: the mark (webhooks see it on the DELETE) and, before
+                 * the DELETE, the finalizers cleared, so the DELETE removes the
+                 * object. The uid makes it a precondition: a different object that
+                 * took the name since is refused, never deleted. */
+                patch = finalizers ? json_pack("{s:{s:s, s:{s:s}, s:n}}", "metadata", "uid", e->uid, "annotations",
+                                               PIVOT_ANNOTATION_DELETE_FOR_MOVE, "", "finalizers")
+                                   : json_pack("{s:{s:s, s:{s:s}}}", "metadata", "uid", e->uid, "annotations",
+                                               PIVOT_ANNOTATION_DELETE_FOR_MOVE, "");
+                if (!patch)
+                        return -ENOMEM;
+                r = patch_merge(p, PIVOT_SIDE_SOURCE, e, NULL, patch, &marked);
+                if (r == -ENOENT)
+                        return 0; /* deleted by an earlier run */
+                if (r < 0)
+                        return error_detail_set(reterr, r, "source: marking %s for deletion: %s",
+                                                pivot_entry_describe(e, what, sizeof(what)), why(&marked, r));
+                p->report->marked++;
+                if (finalizers)
+                        p->report->finalizers_cleared++;
+        }
+        call.precondition_uid = e->uid; /* never delete an object that has since taken the name */
+        r = call_sync(p, PIVOT_SIDE_SOURCE, &call, &del);
         if (r < 0)
                 return error_detail_set(reterr, r, "source: deleting %s: %s", pivot_entry_describe(e, what, sizeof(what)),
                                         why(&del, r));
-        kind = json_string_value(json_object_get(del.object, "kind"));
-        if (!del.missing && del.object && !streq_ptr(kind, "Status") && kube_object_is_terminating(del.object) &&
+        /* A controller added a finalizer after the listing or the patch
+         * (cluster-api #11812): the object is terminating now, so none can
+         * be added again; clear them. */
+        if (!del.missing && del.object && !streq_ptr(json_string_value(json_object_get(del.object, "kind")), "Status") &&
+            kube_object_is_terminating(del.object) &&
             json_array_size(json_object_get(json_object_get(del.object, "metadata"), "finalizers")) > 0) {
-                clear = json_pack("{s:{s:n}}", "metadata", "finalizers");
+                json_auto_t *clear = json_pack("{s:{s:n}}", "metadata", "finalizers");
                 if (!clear)
                         return -ENOMEM;
-                r = patch_merge(p->from, e, NULL, clear, &fin);
+                r = patch_merge(p, PIVOT_SIDE_SOURCE, e, NULL, clear, &fin);
                 if (r < 0 && r != -ENOENT)
                         return error_detail_set(reterr, r, "source: clearing the finalizers of %s: %s",
                                                 pivot_entry_describe(e, what, sizeof(what)), why(&fin, r));
@@ -580,6 +844,9 @@ static int delete_group(Pivot *p, unsigned group, char **reterr) {
         size_t n = 0;
         int r;
 
+        r = load_webhooks(p);
+        if (r < 0)
+                return r;
         /* dependents before owners: the reverse of the creation order */
         for (size_t i = plan->n; i-- > 0;) {
                 if (plan->v[i].group != group || plan->v[i].global)
@@ -595,50 +862,16 @@ static int delete_group(Pivot *p, unsigned group, char **reterr) {
 
 /* ---- the audit: beyond clusterctl, prove nothing was left behind ---- */
 
-typedef struct Listing {
-        const char *api_version, *kind, *namespace;
-        json_t *items;
-} Listing;
+typedef struct NodeKey {
+        const char *kind, *namespace, *name;
+} NodeKey;
 
-static const json_t *listing_find(const json_t *items, const char *name) {
-        const json_t *it;
-        size_t i;
-        json_array_foreach (items, i, it)
-                if (streq_ptr(json_string_value(json_object_get(json_object_get(it, "metadata"), "name")), name))
-                        return it;
-        return NULL;
-}
-
-/* The items of e's type in e's namespace on `c`, listed once per audit. */
-static int listing_get(KubeClient *c, Listing **cache, size_t *n_cache, const PivotEntry *e, const json_t **ret,
-                       char **reterr, const char *side) {
-        _cleanup_(kube_result_done) KubeResult res = {};
-        KubeCall call = { .verb = KUBE_LIST, .api_version = e->api_version, .kind = e->kind, .namespace = e->namespace };
-        Listing *v;
-        int r;
-
-        for (size_t i = 0; i < *n_cache; i++)
-                if (streq((*cache)[i].api_version, e->api_version) && streq((*cache)[i].kind, e->kind) &&
-                    streq_ptr((*cache)[i].namespace, e->namespace)) {
-                        *ret = (*cache)[i].items;
-                        return 0;
-                }
-        r = kube_client_list_all_sync(c, &call, &res);
-        if (r < 0)
-                return error_detail_set(reterr, r, "audit: %s: listing %s: %s", side, e->kind, why(&res, r));
-        v = realloc(*cache, (*n_cache + 1) * sizeof(Listing));
-        if (!v)
-                return -ENOMEM;
-        *cache = v;
-        v[*n_cache] = (Listing) { e->api_version, e->kind, e->namespace, json_incref(json_object_get(res.object, "items")) };
-        *ret = v[(*n_cache)++].items;
-        return 0;
-}
-
-static void listings_free(Listing *l, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                json_decref(l[i].items);
-        free(l);
+static int cmp_node_key(const void *a, const void *b) {
+        const NodeKey *x = a, *y = b;
+        int c = strcmp(x->kind, y->kind);
+        if (c == 0)
+                c = strcmp(x->namespace ? x->namespace : "", y->namespace ? y->namespace : "");
+        return c != 0 ? c : strcmp(x->name, y->name);
 }
 
 static bool owned_by_target_uids(const PivotPlan *plan, const PivotEntry *e, const json_t *obj) {
@@ -658,17 +891,32 @@ static bool owned_by_target_uids(const PivotPlan *plan, const PivotEntry *e, con
         return true;
 }
 
+/* One list per planned type in the target, one discovery of the source
+ * (every type: it also shows objects that appeared after the plan). */
 static int audit(Pivot *p, char **reterr) {
         const PivotPlan *plan = p->journal->plan;
-        Listing *src = NULL, *dst = NULL;
-        size_t n_src = 0, n_dst = 0;
+        _cleanup_(pivot_graph_freep) PivotGraph *g = NULL;
+        _cleanup_free_ NodeKey *keys = NULL;
+        _cleanup_free_ bool *planned = NULL;
         _cleanup_free_ char *text = NULL;
-        size_t size = 0;
+        Listings dst = {};
+        size_t size = 0, n_keys = 0;
         unsigned problems = 0;
         char what[512];
         FILE *f;
-        int r = 0;
+        int r;
 
+        r = discover(p, p->journal->namespace, &g, reterr);
+        if (r < 0)
+                return r;
+        planned = calloc(g->n_nodes + 1, sizeof(bool));
+        keys = calloc(g->n_nodes + 1, sizeof(NodeKey));
+        if (!planned || !keys)
+                return -ENOMEM;
+        for (size_t i = 0; i < g->n_nodes; i++)
+                if (!g->nodes[i].placeholder && g->nodes[i].kind && g->nodes[i].name)
+                        keys[n_keys++] = (NodeKey) { g->nodes[i].kind, g->nodes[i].namespace, g->nodes[i].name };
+        qsort(keys, n_keys, sizeof(NodeKey), cmp_node_key);
         f = open_memstream(&text, &size);
         if (!f)
                 return -ENOMEM;
@@ -679,20 +927,24 @@ static int audit(Pivot *p, char **reterr) {
                         fprintf(f, __VA_ARGS__);                  \
                 }                                                 \
         } while (0)
-        for (size_t i = 0; i < plan->n && r >= 0; i++) {
+        for (size_t i = 0; i < plan->n; i++) {
                 const PivotEntry *e = &plan->v[i];
-                const json_t *items, *t, *s;
+                NodeKey key = { e->kind, e->namespace, e->name };
+                const json_t *t;
+                Listing *l;
+                size_t idx, at = pivot_graph_find(g, e->uid);
 
-                r = listing_get(p->to, &dst, &n_dst, e, &items, reterr, "target");
+                if (at != PIVOT_NONE)
+                        planned[at] = true;
+                r = listing_get(p, PIVOT_SIDE_TARGET, &dst, e, &l, reterr);
                 if (r < 0)
                         break;
-                t = listing_find(items, e->name);
+                idx = listing_find(l, e->name);
+                t = idx == PIVOT_NONE ? NULL : json_array_get(l->items, idx);
                 pivot_entry_describe(e, what, sizeof(what));
                 if (!t)
                         PROBLEM("%s is missing from the target", what);
-                else if (!e->target_uid ||
-                         !streq_ptr(json_string_value(json_object_get(json_object_get(t, "metadata"), "uid")),
-                                    e->target_uid))
+                else if (!e->target_uid || !streq_ptr(item_meta(t, "uid"), e->target_uid))
                         PROBLEM("%s in the target is not the copy the pivot made (uid differs)", what);
                 else if (!owned_by_target_uids(plan, e, t))
                         PROBLEM("%s in the target has owner references that are not its owners' target uids", what);
@@ -701,40 +953,30 @@ static int audit(Pivot *p, char **reterr) {
                         PROBLEM("%s is still paused in the target", what);
                 if (e->global)
                         continue;
-                r = listing_get(p->from, &src, &n_src, e, &items, reterr, "source");
-                if (r < 0)
-                        break;
-                s = listing_find(items, e->name);
-                if (s)
+                if (bsearch(&key, keys, n_keys, sizeof(NodeKey), cmp_node_key)) {
+                        bool terminating = at != PIVOT_NONE && kube_object_is_terminating(g->nodes[at].object);
                         PROBLEM("%s is still in the source%s", what,
-                                kube_object_is_terminating(s) ? " (terminating, finalizers remain)" : "");
+                                terminating ? " (terminating, finalizers remain)" : "");
+                }
         }
         /* objects that appeared in the source after discovery: any that
          * would move now, and any Cluster API object of the namespace */
-        if (r >= 0) {
-                r = refresh_snapshot(p, reterr);
-                for (size_t i = 0; r >= 0 && i < p->snapshot->n_nodes; i++) {
-                        const PivotNode *n = &p->snapshot->nodes[i];
-                        bool planned = false, capi;
-                        if (n->placeholder || n->is_global || n->global_hierarchy)
-                                continue;
-                        capi = *p->snapshot->types[n->type].group && streq_ptr(n->namespace, p->journal->namespace);
-                        if (!n->in_move_set && !capi)
-                                continue;
-                        for (size_t k = 0; k < plan->n && !planned; k++)
-                                planned = streq(plan->v[k].uid, n->uid);
-                        if (!planned)
-                                PROBLEM("%s is in the source and was not part of the pivot (it appeared after "
-                                        "discovery)",
-                                        pivot_node_describe(n, what, sizeof(what)));
-                }
+        for (size_t i = 0; r >= 0 && i < g->n_nodes; i++) {
+                const PivotNode *n = &g->nodes[i];
+                bool capi;
+                if (n->placeholder || n->is_global || n->global_hierarchy || planned[i])
+                        continue;
+                capi = *g->types[n->type].group && streq_ptr(n->namespace, p->journal->namespace);
+                if (!n->in_move_set && !capi)
+                        continue;
+                PROBLEM("%s is in the source and was not part of the pivot (it appeared after discovery)",
+                        pivot_node_describe(n, what, sizeof(what)));
         }
 #undef PROBLEM
         if (problems > PIVOT_PROBLEMS_SHOWN)
                 fprintf(f, "; and %u more", problems - PIVOT_PROBLEMS_SHOWN);
         fclose(f);
-        listings_free(src, n_src);
-        listings_free(dst, n_dst);
+        listings_clear(&dst);
         if (r < 0)
                 return r;
         if (problems > 0)
@@ -749,11 +991,11 @@ static int audit(Pivot *p, char **reterr) {
 
 static int act(Pivot *p, PivotAction a, unsigned group, char **reterr) {
         switch (a) {
-        case PIVOT_ACTION_PAUSE: return set_paused(p, p->from, "source", true, reterr);
+        case PIVOT_ACTION_PAUSE: return set_paused(p, PIVOT_SIDE_SOURCE, true, reterr);
         case PIVOT_ACTION_WAIT: return wait_block_move(p, reterr);
         case PIVOT_ACTION_CREATE: return create_group(p, group, reterr);
         case PIVOT_ACTION_DELETE: return delete_group(p, group, reterr);
-        case PIVOT_ACTION_UNPAUSE: return set_paused(p, p->to, "target", false, reterr);
+        case PIVOT_ACTION_UNPAUSE: return set_paused(p, PIVOT_SIDE_TARGET, false, reterr);
         case PIVOT_ACTION_AUDIT: return audit(p, reterr);
         default: return -EINVAL;
         }
@@ -818,9 +1060,9 @@ static int dry_run(Pivot *p, const char *ns, char **reterr) {
         _cleanup_free_ char *err = NULL;
         int r;
 
-        r = pivot_graph_discover(p->from, ns, &p->report->graph, &err);
+        r = discover(p, ns, &p->report->graph, reterr);
         if (r < 0)
-                return error_detail_set(reterr, r, "source: %s", err ? err : strerror(-r));
+                return r;
         /* as clusterctl's dry run: the pause check runs, provisioning checks
          * and every write do not */
         r = pivot_plan_build(p->report->graph, PIVOT_PLAN_CHECK_NOT_PAUSED, &p->report->plan, &err);
@@ -881,11 +1123,9 @@ int pivot_run(KubeClient *from, KubeClient *to, StateStore *store, const PivotOp
                 _cleanup_(pivot_graph_freep) PivotGraph *g = NULL;
                 PivotPlan *plan = NULL;
 
-                r = pivot_graph_discover(from, ns, &g, &err);
-                if (r < 0) {
-                        r = error_detail_set(reterr, r, "source: %s", err ? err : strerror(-r));
+                r = discover(&p, ns, &g, reterr);
+                if (r < 0)
                         goto out;
-                }
                 r = pivot_plan_build(g, PIVOT_PLAN_CHECK_PROVISIONING | PIVOT_PLAN_CHECK_NOT_PAUSED, &plan, &err);
                 if (r < 0) {
                         r = error_detail_set(reterr, r, "plan: %s", err ? err : strerror(-r));
@@ -909,7 +1149,8 @@ int pivot_run(KubeClient *from, KubeClient *to, StateStore *store, const PivotOp
 out:
         if (p.journal && !p.report->plan)
                 (void) plan_copy(p.journal->plan, &p.report->plan);
-        pivot_graph_free(p.snapshot);
+        listings_clear(&p.src);
+        json_decref(p.webhooks);
         for (size_t i = 0; i < p.n_namespaces; i++)
                 free(p.namespaces[i]);
         free(p.namespaces);

@@ -6,16 +6,25 @@
  * source (Cluster spec.paused, ClusterClass annotation), the block-move
  * wait under one overall deadline, creation in the target group by group
  * with owner uids rewritten to the target's (409 AlreadyExists becomes an
- * update, status copied through the status subresource), deletion from the
- * source in reverse (delete-for-move annotation, DELETE, finalizers
- * cleared), unpause in the target only, and an audit that every planned
- * object is in the target, owned by target uids, and gone from the source.
+ * update, status copied through the status subresource where the target
+ * copy's differs), deletion from the source in reverse (one patch setting
+ * the delete-for-move annotation and clearing finalizers where either is
+ * needed, then DELETE), unpause in the target only, and an audit that
+ * every planned object is in the target, owned by target uids, and gone
+ * from the source.
+ *
+ * Requests: the source is discovered once (all types) to plan, its
+ * planned types listed once more after the pause (what is copied), and
+ * once more for the audit; per object a create and a delete, plus a status
+ * write and one patch only where needed (PivotReport.requests counts them).
  *
  * Blocking: it runs the clients' own event loops through their *_sync
  * calls, so it suits the CLI or a worker thread that owns both clients
  * (and their sd-event loops); it holds no global state. */
 #pragma once
 
+#include <errno.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -46,6 +55,13 @@ typedef struct PivotOptions {
         void *userdata;         /* for both */
 } PivotOptions;
 
+typedef enum PivotSide {
+        PIVOT_SIDE_SOURCE,
+        PIVOT_SIDE_TARGET,
+        _PIVOT_SIDE_MAX,
+        _PIVOT_SIDE_INVALID = -EINVAL,
+} PivotSide;
+
 typedef struct PivotReport {
         PivotGraph *graph;      /* dry run: what discovery found (also when planning failed) */
         PivotPlan *plan;        /* a copy of the plan (of the journal's, when resumed) */
@@ -53,6 +69,12 @@ typedef struct PivotReport {
         PivotPhase resumed_from;
         unsigned steps;         /* journal saves in this run */
         size_t created, updated, status_copied, deleted, finalizers_cleared;
+        size_t marked;          /* delete-for-move patches (with the finalizers cleared in the same patch) */
+        /* API requests this run made, per side and verb: every page of a
+         * list counts; a block-move wait counts one GET (its polls are the
+         * client's); the client's own discovery (GET /api, /apis/...) is
+         * not included. */
+        size_t requests[_PIVOT_SIDE_MAX][_KUBE_VERB_MAX];
 } PivotReport;
 
 void pivot_report_done(PivotReport *r);
@@ -69,6 +91,18 @@ void pivot_report_done(PivotReport *r);
  * (the step hook asked to stop). */
 int pivot_run(KubeClient *from, KubeClient *to, StateStore *journal, const PivotOptions *opts,
               PivotReport *ret_report, char **reterr);
+
+/* Sum of report->requests over both sides and every verb. */
+size_t pivot_report_requests(const PivotReport *r);
+const char *pivot_side_to_string(PivotSide s);
+
+/* Does a ValidatingWebhookConfiguration of `configs` (a list's items)
+ * intercept DELETE of `resource` (plural) in API group `group` ("" for
+ * core)? Rules with operation DELETE or "*" and matching apiGroups and
+ * resources ("*" and "*\/..." included) count; selectors and match
+ * conditions are not evaluated (they could only narrow the match), so
+ * the answer errs towards yes. */
+bool pivot_webhooks_intercept_delete(const json_t *configs, const char *group, const char *resource);
 
 /* Semantic-version order of "v1.2.3" strings (a pre-release sorts before
  * its release): *ret <0, 0, >0. -EINVAL when either is not a version. */

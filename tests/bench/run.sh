@@ -12,3 +12,4 @@ STRATA_BUILDDIR=$B /usr/bin/python3 tests/bench/bench_admission.py
 STRATA_BUILDDIR=$B /usr/bin/python3 tests/bench/bench_boot_http.py
 STRATA_BUILDDIR=$B /usr/bin/python3 tests/bench/bench_tftp.py
 STRATA_BUILDDIR=$B /usr/bin/python3 tests/bench/bench_sim.py
+STRATA_BUILDDIR=$B /usr/bin/python3 tests/bench/bench_pivot.py

@@ -471,3 +471,63 @@ def test_pivot_unreachable_target(fleet_pair, tmp_path):
     after = snapshot(source, "fleet", moved)
     assert {k: o["metadata"]["resourceVersion"] for k, o in after.items()} == \
         {k: o["metadata"]["resourceVersion"] for k, o in before.items()}
+
+
+def test_pivot_counts_its_requests(fleet_pair, tmp_path):
+    """The report's per-verb request counts match what the stand-ins saw
+    (the client's own discovery GETs aside), and each object costs a create
+    and a delete, with a status write or a patch only where it needs one."""
+    source, target = fleet_pair
+    build_fleet(source, "fleet")
+    s0, t0 = len(source.requests()), len(target.requests())
+    p = pivot(source, target, "--namespace", "fleet", "--state-dir", str(tmp_path / "s"), "--json")
+    assert p.returncode == 0, p.stderr
+    rep = json.loads(p.stdout)
+    req = rep["requests"]
+    src, dst = source.requests()[s0:], target.requests()[t0:]
+
+    def n(log, method):
+        return sum(1 for r in log if r["method"] == method)
+
+    assert req["source"]["delete"] == n(src, "DELETE") == 42
+    assert req["source"]["patch"] == n(src, "PATCH")
+    assert req["target"]["create"] == n(dst, "POST") == 43  # and the namespace
+    assert req["target"]["patch"] == n(dst, "PATCH")
+    assert "update" not in req["target"] and n(dst, "PUT") == 0
+    # status: the 10 objects given one (Cluster, RemoteCluster, 8 Machines)
+    assert rep["statusCopied"] == 10
+    # pause and unpause (Cluster, ClusterClass) and the status writes
+    assert req["target"]["patch"] == 10 + 2
+    # no GET of single objects before writes: only the client's discovery
+    named = [r for r in dst if r["method"] == "GET" and "/namespaces/fleet/" in r["path"]]
+    assert not [r for r in named if r["path"].count("/") > 6], named
+    assert req["total"] == sum(v for side in ("source", "target") for v in req[side].values())
+
+
+def test_pivot_marks_kinds_with_a_delete_webhook(fleet_pair, tmp_path):
+    """An object whose kind a validating webhook intercepts on DELETE gets
+    the delete-for-move annotation before its DELETE, even without
+    finalizers; the copies in the target never carry it."""
+    source, target = fleet_pair
+    moved = build_fleet(source, "fleet")
+    hook = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": "k0smotron-bootstrap-delete"},
+            "webhooks": [{"name": "vk0sworkerconfig.kb.io", "sideEffects": "None", "admissionReviewVersions": ["v1"],
+                          "failurePolicy": "Fail",
+                          "clientConfig": {"service": {"namespace": "capi-system", "name": "k0smotron-webhook",
+                                                       "path": "/validate"}},
+                          "rules": [{"operations": ["DELETE"], "apiGroups": ["bootstrap.cluster.x-k8s.io"],
+                                     "apiVersions": ["*"], "resources": ["k0sworkerconfigs"]}]}]}
+    status, out = source.request("POST", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations", hook)
+    assert status == 201, out
+    s0 = len(source.requests())
+    p = pivot(source, target, "--namespace", "fleet", "--state-dir", str(tmp_path / "s"), "--json")
+    assert p.returncode == 0, p.stderr
+    rep = json.loads(p.stdout)
+    assert rep["marked"] >= 9 + 5  # the finalizer holders, and the 5 K0sWorkerConfigs
+    log = source.requests()[s0:]
+    for i in range(5):
+        where = path("K0sWorkerConfig", "fleet", f"strata-worker-{i}")
+        seq = [r["method"] for r in log if r["path"] == where]
+        assert seq == ["PATCH", "DELETE"], (where, seq)
+    assert_moved(source, target, "fleet", moved)

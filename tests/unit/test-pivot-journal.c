@@ -127,6 +127,35 @@ static void test_pivot_journal_roundtrip(void **state) {
         assert_true(json_equal(doc, doc2));
 }
 
+/* A journal written by version 1 (the plan as objects) still resumes. */
+static void test_pivot_journal_parse_version1(void **state) {
+        _cleanup_(pivot_journal_freep) PivotJournal *j = fleet_journal(), *back = NULL;
+        json_auto_t *doc = NULL, *v2 = NULL;
+        (void) state;
+
+        j->plan->v[1].target_uid = strdup("target-uid-1");
+        doc = json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:i, s:o}", "version", 1, "source", j->source, "target",
+                        j->target, "namespace", j->namespace, "phase", "creating", "group", 1, "steps", 4, "objects",
+                        pivot_plan_to_json(j->plan));
+        assert_non_null(doc);
+        assert_int_equal(pivot_journal_parse(doc, &back, NULL), 0);
+        assert_int_equal(back->phase, PIVOT_PHASE_CREATING);
+        assert_int_equal(back->plan->n, j->plan->n);
+        assert_string_equal(back->plan->v[1].target_uid, "target-uid-1");
+        for (size_t i = 0; i < j->plan->n; i++) {
+                assert_string_equal(back->plan->v[i].uid, j->plan->v[i].uid);
+                assert_string_equal(back->plan->v[i].kind, j->plan->v[i].kind);
+                assert_int_equal(back->plan->v[i].n_owners, j->plan->v[i].n_owners);
+        }
+        /* written back as version 2, which is smaller */
+        v2 = pivot_journal_to_json(back);
+        assert_int_equal(json_integer_value(json_object_get(v2, "version")), 2);
+        {
+                _cleanup_free_ char *a = json_dumps(doc, JSON_COMPACT), *b = json_dumps(v2, JSON_COMPACT);
+                assert_true(strlen(b) * 2 < strlen(a));
+        }
+}
+
 /* Each case edits one field of a valid document. */
 static void test_pivot_journal_parse_refusals(void **state) {
         static const struct {
@@ -134,7 +163,7 @@ static void test_pivot_journal_parse_refusals(void **state) {
                 int r;
                 const char *needle;
         } cases[] = {
-                { "version", "2", -EPROTONOSUPPORT, "newer" },
+                { "version", "3", -EPROTONOSUPPORT, "newer" },
                 { "version", "0", -EBADMSG, "version" },
                 { "version", NULL, -EBADMSG, "version" },
                 { "source", "\"\"", -EBADMSG, "source" },
@@ -145,6 +174,16 @@ static void test_pivot_journal_parse_refusals(void **state) {
                 { "group", "-1", -EBADMSG, "group" },
                 { "steps", "\"x\"", -EBADMSG, "steps" },
                 { "objects", "[]", -EBADMSG, "objects" },
+                { "types", NULL, -EBADMSG, "types" },
+                { "types", "[[\"v1\"]]", -EBADMSG, "type 0" },
+                { "namespaces", "[]", -EBADMSG, "namespace 0" },
+                { "objects", "[[\"u\", 0, 0, \"n\", 0, 0, []]]", -EBADMSG, "8 fields" },
+                { "objects", "[[\"u\", 9, 0, \"n\", 0, 0, [], null]]", -EBADMSG, "type 9" },
+                { "objects", "[[\"u\", 0, -2, \"n\", 0, 0, [], null]]", -EBADMSG, "namespace -2" },
+                { "objects", "[[\"u\", 0, 0, \"n\", 0, 4, [], null]]", -EBADMSG, "flags" },
+                { "objects", "[[\"u\", 0, 0, \"n\", 0, 0, [0], null]]", -EBADMSG, "pairs" },
+                { "objects", "[[\"u\", 0, 0, \"n\", 1, 0, [0, 5], null]]", -EBADMSG, "owners[0]" },
+                { "objects", "[[\"u\", 0, 0, \"a/b\", 0, 0, [], null]]", -EBADMSG, "name" },
         };
         _cleanup_(pivot_journal_freep) PivotJournal *j = fleet_journal();
         (void) state;
@@ -193,6 +232,7 @@ int main(void) {
                 cmocka_unit_test(test_pivot_journal_next_invalid),
                 cmocka_unit_test(test_pivot_journal_roundtrip),
                 cmocka_unit_test(test_pivot_journal_parse_refusals),
+                cmocka_unit_test(test_pivot_journal_parse_version1),
                 cmocka_unit_test(test_pivot_action_phases),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

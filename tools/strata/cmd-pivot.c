@@ -126,14 +126,38 @@ static int print_json(json_t *j) {
         return PIVOT_EXIT_OK;
 }
 
+/* {"source": {"list": 12, ...}, "target": {...}, "total": N}: verbs with
+ * no request are left out. */
+static json_t *requests_json(const PivotReport *rep) {
+        json_auto_t *o = json_object();
+
+        if (!o)
+                return NULL;
+        for (int s = 0; s < _PIVOT_SIDE_MAX; s++) {
+                json_t *side = json_object();
+                if (!side || json_object_set_new(o, pivot_side_to_string(s), side) < 0)
+                        return NULL;
+                for (int v = 0; v < _KUBE_VERB_MAX; v++) {
+                        /* both patch verbs are "patch" */
+                        json_int_t n = (json_int_t) rep->requests[s][v] +
+                                       json_integer_value(json_object_get(side, kube_verb_to_string(v)));
+                        if (n > 0 && json_object_set_new(side, kube_verb_to_string(v), json_integer(n)) < 0)
+                                return NULL;
+                }
+        }
+        if (json_object_set_new(o, "total", json_integer((json_int_t) pivot_report_requests(rep))) < 0)
+                return NULL;
+        return take_ptr(o);
+}
+
 static json_t *report_json(const PivotReport *rep, int r, const char *error) {
-        return json_pack("{s:b, s:s?, s:b, s:s?, s:i, s:I, s:I, s:I, s:I, s:I, s:o*}", "ok", r >= 0, "error", error,
-                         "resumed", rep->resumed, "resumedFrom",
+        return json_pack("{s:b, s:s?, s:b, s:s?, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:o*, s:o*}", "ok", r >= 0, "error",
+                         error, "resumed", rep->resumed, "resumedFrom",
                          rep->resumed ? pivot_phase_to_string(rep->resumed_from) : NULL, "steps", (int) rep->steps,
                          "created", (json_int_t) rep->created, "updated", (json_int_t) rep->updated, "statusCopied",
-                         (json_int_t) rep->status_copied, "deleted", (json_int_t) rep->deleted, "finalizersCleared",
-                         (json_int_t) rep->finalizers_cleared, "plan",
-                         rep->plan ? pivot_plan_to_json(rep->plan) : NULL);
+                         (json_int_t) rep->status_copied, "marked", (json_int_t) rep->marked, "deleted",
+                         (json_int_t) rep->deleted, "finalizersCleared", (json_int_t) rep->finalizers_cleared,
+                         "requests", requests_json(rep), "plan", rep->plan ? pivot_plan_to_json(rep->plan) : NULL);
 }
 
 static int run(PivotCli *cli) {
@@ -177,11 +201,21 @@ static int run(PivotCli *cli) {
         if (r < 0) {
                 fprintf(stderr, "strata: pivot: %s\n", err ? err : strerror(-r));
                 code = r == -ENOMEM ? PIVOT_EXIT_FAULT : PIVOT_EXIT_FAILED;
-        } else if (!cli->dry_run && !cli->json)
-                printf("pivot: done: %zu objects moved (created %zu, updated %zu, status copied %zu, deleted %zu, "
-                       "finalizers cleared %zu)%s\n",
-                       rep.plan ? rep.plan->n : 0, rep.created, rep.updated, rep.status_copied, rep.deleted,
+        } else if (!cli->dry_run && !cli->json) {
+                size_t n = rep.plan ? rep.plan->n : 0;
+                printf("pivot: done: %zu objects moved (created %zu, updated %zu, status copied %zu, marked %zu, "
+                       "deleted %zu, finalizers cleared %zu)%s\n",
+                       n, rep.created, rep.updated, rep.status_copied, rep.marked, rep.deleted,
                        rep.finalizers_cleared, rep.resumed ? ", resumed from the journal" : "");
+                printf("pivot: %zu API requests (%.2f per object):", pivot_report_requests(&rep),
+                       n ? (double) pivot_report_requests(&rep) / (double) n : 0.0);
+                for (int s = 0; s < _PIVOT_SIDE_MAX; s++)
+                        for (int v = 0; v < _KUBE_VERB_MAX; v++)
+                                if (rep.requests[s][v] > 0)
+                                        printf(" %s %s %zu", pivot_side_to_string(s), kube_verb_to_string(v),
+                                               rep.requests[s][v]);
+                printf("\n");
+        }
 out:
         pivot_report_done(&rep);
         side_done(&from);

@@ -158,6 +158,9 @@ int manager_reload_spec(Manager *m) {
         spec_free(m->spec);
         m->spec = spec;
         log_info("Reloaded spec %s (fleet %s)", spec_digest(m->spec), spec_fleet(m->spec));
+        /* the coordinator and the provisioner follow the new inventory */
+        (void) coordinator_service_reload(m->coordinator);
+        (void) provisioner_reload(m->provisioner);
         manager_notify_status(m, "READY=1\n");
         return 0;
 }

@@ -262,7 +262,8 @@ int coordinator_service_start(Manager *m) {
         if (r >= 0)
                 r = sd_event_source_set_enabled(s->flush, SD_EVENT_OFF);
         if (r >= 0)
-                r = sd_event_add_time_relative(m->event, &s->pulse, CLOCK_MONOTONIC, STALL_PULSE_USEC, 1000, on_pulse, s);
+                r = sd_event_add_time_relative(m->event, &s->pulse, CLOCK_MONOTONIC, STALL_PULSE_USEC, 1000,
+                                               on_pulse, s);
         if (r >= 0)
                 r = sd_event_source_set_enabled(s->pulse, SD_EVENT_ON);
         if (r < 0)
@@ -472,6 +473,47 @@ int coordinator_service_call(CoordinatorService *s, const char *member, int op, 
                 return reply_error(r, NULL, ret_status, ret_reply);
         *ret_status = 200;
         *ret_reply = take_ptr(reply);
+        return 0;
+}
+
+int coordinator_service_reload(CoordinatorService *s) {
+        _cleanup_(coordinator_freep) Coordinator *c = NULL;
+        _cleanup_free_ char *err = NULL;
+        BmcInventory *inv = NULL;
+        unsigned added = 0, removed = 0, revoked = 0;
+        const json_t *e;
+        size_t i;
+        int r;
+
+        if (!s)
+                return 0;
+        if (!coordinator_service_wanted(s->m)) {
+                log_warning("The reloaded spec does not make %s the coordinator; it keeps coordinating the fleet "
+                            "of the spec it started with until restarted", s->m->machine);
+                return 0;
+        }
+        r = coordinator_rebuild(s->core, s->m->spec, now_usec(s), &c, &err);
+        if (r >= 0)
+                r = bmc_inventory_from_spec(s->m->spec, &inv, &err);
+        if (r < 0)
+                return log_error_errno(r, "Cannot coordinate the reloaded spec, keeping the last one: %s",
+                                       err ? err : "out of memory");
+        json_array_foreach(c->audit, i, e) {
+                const char *ev = json_string_value(json_object_get(e, "event"));
+
+                added += streq_ptr(ev, "inventory-added");
+                removed += streq_ptr(ev, "inventory-removed");
+                revoked += streq_ptr(ev, "lease-revoked");
+        }
+        coordinator_free(s->core);
+        s->core = take_ptr(c);
+        bmc_inventory_free(s->inv);
+        s->inv = inv;
+        /* on failure commit() restarts from the journal with the new spec:
+         * the same inventory change, applied to what was last answered */
+        (void) commit(s);
+        log_info("Coordinating the reloaded spec: %zu machines, %u added (unknown), %u removed, %u lease(s) revoked",
+                 s->core->n_machines, added, removed, revoked);
         return 0;
 }
 

@@ -179,6 +179,32 @@ static void machine_set_state(CoordMachine *m, CoordState s, uint64_t now) {
         m->state = s;
 }
 
+static int bmc_cmp(const void *a, const void *b, void *userdata) {
+        const CoordMachine *ms = userdata;
+        int r = strcmp(ms[*(const size_t *) a].bmc, ms[*(const size_t *) b].bmc);
+
+        return r ?: (*(const size_t *) a > *(const size_t *) b) - (*(const size_t *) a < *(const size_t *) b);
+}
+
+/* Machines behind one BMC endpoint share an id, so a grant counts BMC load
+ * in an array instead of comparing every pair of endpoints (quadratic per
+ * grant at a few hundred machines). Sorted once: N log N. */
+static void bmc_ids_assign(Coordinator *c) {
+        _cleanup_free_ size_t *order = calloc(c->n_machines ?: 1, sizeof(size_t));
+
+        for (size_t i = 0; i < c->n_machines; i++) {
+                c->machines[i].bmc_id = i;
+                if (order)
+                        order[i] = i;
+        }
+        if (!order)
+                return; /* each its own id: spreading is then per machine, still correct */
+        qsort_r(order, c->n_machines, sizeof(size_t), bmc_cmp, c->machines);
+        for (size_t k = 1; k < c->n_machines; k++)
+                if (streq(c->machines[order[k]].bmc, c->machines[order[k - 1]].bmc))
+                        c->machines[order[k]].bmc_id = c->machines[order[k - 1]].bmc_id;
+}
+
 int coordinator_new(const Spec *spec, const char *seed, Coordinator **ret, char **reterr) {
         const json_t *root = spec_json(spec), *prov = json_object_get(root, "provisioning");
         const json_t *inv = json_object_get(root, "inventory"), *e;
@@ -218,6 +244,7 @@ int coordinator_new(const Spec *spec, const char *seed, Coordinator **ret, char 
                 if (!m->name || !m->network || !m->role || !m->bmc)
                         return -ENOMEM;
         }
+        bmc_ids_assign(c);
         CoordMachine *sm = coordinator_find(c, seed);
         if (!sm || !streq(sm->role, "seed")) {
                 if (asprintf(reterr, "%s is not a seed in the inventory", seed) < 0)
@@ -248,15 +275,12 @@ unsigned coordinator_cap(const Coordinator *c, const char *member) {
         return c->cfg.fanout;
 }
 
-/* Active leases on the BMC endpoint `bmc` (one BMC may serve many machines:
- * a chassis manager, or the lab's emulator). */
-static unsigned bmc_load(const Coordinator *c, const char *bmc) {
-        unsigned n = 0;
-
+/* Active leases per BMC endpoint, by bmc_id (one BMC may serve many
+ * machines: a chassis manager, or the lab's emulator). */
+static void bmc_loads(const Coordinator *c, unsigned *load) {
         for (size_t i = 0; i < c->n_machines; i++)
-                if (state_is_leased(c->machines[i].state) && streq(c->machines[i].bmc, bmc))
-                        n++;
-        return n;
+                if (state_is_leased(c->machines[i].state))
+                        load[c->machines[i].bmc_id]++;
 }
 
 static bool network_allowed(const char *net, const char *const *networks, size_t n) {
@@ -270,7 +294,8 @@ static bool network_allowed(const char *net, const char *const *networks, size_t
 
 /* The best machine to lease next, or NULL: leasable, on an allowed
  * network, least BMC load, fewest attempts, first in the inventory. */
-static CoordMachine *pick(Coordinator *c, const char *const *networks, size_t n_networks, uint64_t now) {
+static CoordMachine *pick(Coordinator *c, const unsigned *loads, const char *const *networks, size_t n_networks,
+                          uint64_t now) {
         CoordMachine *best = NULL;
         unsigned best_load = 0;
 
@@ -281,7 +306,7 @@ static CoordMachine *pick(Coordinator *c, const char *const *networks, size_t n_
                 if (m->state != COORD_UNKNOWN || m->retry_after > now ||
                     !network_allowed(m->network, networks, n_networks))
                         continue;
-                load = bmc_load(c, m->bmc);
+                load = loads[m->bmc_id];
                 if (!best || load < best_load || (load == best_load && m->attempts < best->attempts)) {
                         best = m;
                         best_load = load;
@@ -293,18 +318,23 @@ static CoordMachine *pick(Coordinator *c, const char *const *networks, size_t n_
 int coordinator_acquire(Coordinator *c, const char *member, unsigned want, const char *const *networks,
                         size_t n_networks, uint64_t now, CoordGrant *ret) {
         CoordMember *mb = coordinator_member(c, member);
+        _cleanup_free_ unsigned *loads = NULL;
         unsigned held, cap, n = 0;
 
         if (!mb)
                 return -EPERM;
         if (c->halted)
                 return -ECANCELED;
+        loads = calloc(c->n_machines ?: 1, sizeof(unsigned));
+        if (!loads)
+                return -ENOMEM;
+        bmc_loads(c, loads);
         mb->last_seen = now;
         held = coordinator_held(c, member);
         cap = coordinator_cap(c, member);
         want = MIN(want, COORDINATOR_WANT_MAX);
         while (n < want && held + n < cap) {
-                CoordMachine *m = pick(c, networks, n_networks, now);
+                CoordMachine *m = pick(c, loads, networks, n_networks, now);
                 char *holder;
 
                 if (!m)
@@ -322,6 +352,7 @@ int coordinator_acquire(Coordinator *c, const char *member, unsigned want, const
                 };
                 m->generation = mb->generation + 1;
                 machine_set_state(m, COORD_LEASED, now);
+                loads[m->bmc_id]++;
                 (void) text_set(&m->last_event, NULL);
                 event_add(c, now, "lease-granted", m->name, member, m->lease.token, NULL);
                 ret[n++] = (CoordGrant) {
@@ -513,6 +544,10 @@ uint64_t coordinator_stall_observe(CoordStallWatch *w, uint64_t mono_now) {
         return stall;
 }
 
+static uint64_t add_saturating(uint64_t a, uint64_t b) {
+        return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
 int coordinator_stalled(Coordinator *c, uint64_t stall, uint64_t now) {
         _cleanup_free_ char *why = NULL;
         int n = 0;
@@ -525,12 +560,11 @@ int coordinator_stalled(Coordinator *c, uint64_t stall, uint64_t now) {
                 if (state_is_leased(m->state)) {
                         /* both: the holder could neither renew nor report
                          * progress meanwhile */
-                        m->lease.expires = m->lease.expires > UINT64_MAX - stall ? UINT64_MAX : m->lease.expires + stall;
-                        m->lease.deadline =
-                                m->lease.deadline > UINT64_MAX - stall ? UINT64_MAX : m->lease.deadline + stall;
+                        m->lease.expires = add_saturating(m->lease.expires, stall);
+                        m->lease.deadline = add_saturating(m->lease.deadline, stall);
                         n++;
                 } else if (m->state == COORD_UNKNOWN && m->retry_after)
-                        m->retry_after += stall;
+                        m->retry_after = add_saturating(m->retry_after, stall);
         }
         if (asprintf(&why, "the coordinator's loop stalled for %" PRIu64 ".%03" PRIu64 " s: %d lease(s) extended by it",
                      stall / 1000000u, stall % 1000000u / 1000u, n) < 0)
@@ -749,6 +783,38 @@ int coordinator_load_json(Coordinator *c, const json_t *doc, char **reterr) {
                 if (!c->events)
                         return -ENOMEM;
         }
+        return 0;
+}
+
+int coordinator_rebuild(const Coordinator *old, const Spec *spec, uint64_t now, Coordinator **ret, char **reterr) {
+        _cleanup_(coordinator_freep) Coordinator *c = NULL;
+        json_auto_t *doc = coordinator_to_json(old);
+        int r;
+
+        if (!doc)
+                return -ENOMEM;
+        r = coordinator_new(spec, old->seed, &c, reterr);
+        if (r < 0)
+                return r;
+        r = coordinator_load_json(c, doc, reterr);
+        if (r < 0)
+                return r;
+        /* the events so far were audited by the old one: only the news */
+        json_array_clear(c->audit);
+        for (size_t i = 0; i < old->n_machines; i++) {
+                const CoordMachine *m = &old->machines[i];
+
+                if (coordinator_find(c, m->name))
+                        continue;
+                if (state_is_leased(m->state) && m->lease.holder)
+                        event_add(c, now, "lease-revoked", m->name, m->lease.holder, m->lease.token,
+                                  "the machine was removed from the inventory");
+                event_add(c, now, "inventory-removed", m->name, NULL, 0, coord_state_to_string(m->state));
+        }
+        for (size_t i = 0; i < c->n_machines; i++)
+                if (!coordinator_find((Coordinator *) old, c->machines[i].name))
+                        event_add(c, now, "inventory-added", c->machines[i].name, NULL, 0, NULL);
+        *ret = take_ptr(c);
         return 0;
 }
 

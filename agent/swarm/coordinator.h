@@ -81,6 +81,7 @@ typedef struct CoordLease {
 typedef struct CoordMachine {
         char *name, *network, *role;
         char *bmc;           /* the BMC endpoint, to spread load per BMC */
+        size_t bmc_id;       /* the same for machines sharing that endpoint (an index into machines) */
         CoordState state;
         int generation;      /* -1 until leased: holder's generation + 1 */
         unsigned attempts;   /* failed attempts so far */
@@ -241,6 +242,16 @@ int coordinator_exclude(Coordinator *c, const char *machine, bool excluded, uint
  * *reterr for a document that does not parse. */
 json_t *coordinator_to_json(const Coordinator *c);
 int coordinator_load_json(Coordinator *c, const json_t *doc, char **reterr);
+
+/* The coordinator for a reloaded spec (SIGHUP): a new one built from
+ * `spec` with `old`'s state carried over (coordinator_load_json()).
+ * Machines new in the inventory start unknown; machines gone from it are
+ * dropped, and a lease on one is revoked: its holder's next call is refused
+ * as for an unknown machine, so it stops at once. Each is audited
+ * ("inventory-added", "inventory-removed", "lease-revoked"). `old` is left
+ * untouched: on failure (-EINVAL: the spec has no provisioning or not this
+ * seed; -ENOMEM) the caller keeps it. */
+int coordinator_rebuild(const Coordinator *old, const Spec *spec, uint64_t now, Coordinator **ret, char **reterr);
 
 /* For `strata status`: counts by state, leases, generations, failures with
  * reasons, members and their halt confirmations, recent events. */

@@ -28,12 +28,14 @@
 #include "core/spec.h"
 #include "core/strutil.h"
 #include "swarm/audit-log.h"
+#include "ignition/render.h"
 #include "swarm/coordinator-msg.h"
+#include "swarm/lease-reply.h"
 #include "swarm/provisioner.h"
 #include "swarm/swarm.h"
 
 #define AUDIT_FILE "provisioner-audit.log"
-#define REPLY_MAX (1024u * 1024u)
+#define REPLY_MAX LEASE_REPLY_MAX
 #define PEM_MAX (64u * 1024u)
 #define CALL_TIMEOUT_MS 10000L
 /* Before the coordinator has said how often to heartbeat. */
@@ -73,6 +75,7 @@ struct Provisioner {
         bool unreachable;    /* the last call to the coordinator failed (logged once) */
         const char *call_error; /* why (curl's static text), for that log line */
         bool idle_logged;
+        bool inv_stale;      /* the spec was reloaded: p->inv is rebuilt once no BMC session uses it */
         /* remote coordinator (every member but the seed) */
         char *url, *ca_pem, *cert_pem;
         Secret *key_pem;
@@ -112,9 +115,10 @@ static Held *held_find(Provisioner *p, const char *machine) {
         return NULL;
 }
 
-static void audit(Provisioner *p, const Held *h, const char *action, int r, const char *detail) {
+static void audit_line(Provisioner *p, const char *machine, uint64_t token, const char *action, int r,
+                       const char *detail) {
         json_auto_t *e = json_pack("{s:I, s:s, s:s, s:I, s:s, s:s}", "time_usec", (json_int_t) now_realtime(p),
-                                   "member", p->m->machine, "machine", h->machine, "token", (json_int_t) h->token,
+                                   "member", p->m->machine, "machine", machine, "token", (json_int_t) token,
                                    "action", action, "result", r < 0 ? "error" : "ok");
         int w;
 
@@ -125,6 +129,43 @@ static void audit(Provisioner *p, const Held *h, const char *action, int r, cons
         w = audit_log_append(p->audit, e);
         if (w < 0)
                 log_error_errno(w, "Cannot write the provisioner's audit log");
+}
+
+static void audit(Provisioner *p, const Held *h, const char *action, int r, const char *detail) {
+        audit_line(p, h->machine, h->token, action, r, detail);
+}
+
+/* Containment below the coordinator: whatever a reply says, a lease is
+ * taken only on a machine of this node's own inventory, and a BMC handed
+ * with it only if it is the one the inventory names (a member's public spec
+ * withholds BMCs: then the coordinator's is the only one known). A refusal
+ * is logged and audited, and nothing is contacted. 0, or -EPERM with *why. */
+static int lease_admissible(Provisioner *p, const LeaseReplyLease *l, const char **why) {
+        const json_t *m = spec_machine(p->m->spec, l->machine);
+        const char *mine = json_string_value(json_object_get(json_object_get(m, "bmc"), "endpoint"));
+        const char *theirs = json_string_value(json_object_get(l->bmc, "endpoint"));
+
+        if (!m) {
+                *why = "not a machine in this node's inventory";
+                return -EPERM;
+        }
+        if (l->bmc && (!theirs || (mine && !streq(mine, IGNITION_WITHHELD_BMC_ENDPOINT) && !streq(mine, theirs)))) {
+                *why = "the BMC sent with the lease is not the inventory's";
+                return -EPERM;
+        }
+        return 0;
+}
+
+static bool lease_refused(Provisioner *p, const LeaseReplyLease *l, const char *how) {
+        const char *why = NULL;
+
+        if (lease_admissible(p, l, &why) >= 0)
+                return false;
+        log_struct(LOG_WARNING, 0, LOG_FIELDS({ "STRATA_MACHINE", l->machine }),
+                   "Refused a lease the coordinator %s on \"%s\" (token %llu): %s; it is not contacted", how,
+                   l->machine, (unsigned long long) l->token, why);
+        audit_line(p, l->machine, l->token, "lease-refused", -EPERM, why);
+        return true;
 }
 
 /* Drops the caller's reference to `h`, first taking it out of the table
@@ -293,7 +334,7 @@ static void on_remote_done(CurlEvent *ce, CURL *easy, CURLcode result, void *use
                 c->r = -EHOSTUNREACH;
                 c->p->call_error = curl_easy_strerror(result);
         } else {
-                c->reply = json_loadb(c->body ? c->body : "", c->size, 0, NULL);
+                c->reply = json_loadb(c->body ? c->body : "", c->size, JSON_REJECT_DUPLICATES, NULL);
                 c->r = json_is_object(c->reply) ? 0 : -EBADMSG;
         }
         call_finish(c);
@@ -570,9 +611,20 @@ static void on_lease_event(const char *machine, const char *event, void *userdat
 
 static void timer_arm(Provisioner *p, uint64_t usec);
 
+/* A reply that does not parse is logged, naming the field, and acted on
+ * not at all (at most one per call, and calls are timed by heartbeats). */
+static int reply_read(CoordOp op, unsigned status, const json_t *reply, LeaseReply *ret) {
+        _cleanup_free_ char *err = NULL;
+        int r = lease_reply_from_json(op, status, reply, ret, &err);
+
+        if (r < 0 && r != -ENOMEM)
+                log_warning_errno(r, "Ignoring the coordinator's %s reply: %s", coord_op_to_string(op),
+                                  err ? err : strerror(-r));
+        return r;
+}
+
 static void on_acquired(Provisioner *p, int r, unsigned status, json_t *reply, void *userdata) {
-        const json_t *l;
-        size_t i;
+        _cleanup_(lease_reply_clear) LeaseReply lr = {};
 
         (void) userdata;
         r = call_result(p, r, status, reply);
@@ -581,15 +633,16 @@ static void on_acquired(Provisioner *p, int r, unsigned status, json_t *reply, v
                         p->halted = true;
                 return;
         }
-        json_array_foreach(json_object_get(reply, "leases"), i, l) {
-                const char *machine = json_string_value(json_object_get(l, "machine"));
+        if (reply_read(COORD_OP_ACQUIRE, status, reply, &lr) < 0)
+                return;
+        for (size_t i = 0; i < lr.n_leases; i++) {
+                const LeaseReplyLease *l = &lr.leases[i];
+                const char *machine = l->machine;
                 Held *h;
 
-                if (!machine || held_find(p, machine))
+                if (held_find(p, machine) || lease_refused(p, l, "granted"))
                         continue;
-                h = held_add(p, machine, (uint64_t) json_integer_value(json_object_get(l, "token")),
-                             (uint64_t) json_integer_value(json_object_get(l, "expires_usec")),
-                             (int) json_integer_value(json_object_get(l, "generation")), STEP_START);
+                h = held_add(p, machine, l->token, l->expires_usec, l->generation, STEP_START);
                 if (!h) {
                         log_error_errno(-ENOMEM, "Cannot track a lease");
                         return;
@@ -597,9 +650,9 @@ static void on_acquired(Provisioner *p, int r, unsigned status, json_t *reply, v
                 audit(p, h, "lease-granted", 0, NULL);
                 log_info("Leased %s (token %llu, generation %d)", machine, (unsigned long long) h->token,
                          h->generation);
-                if (json_object_get(l, "bmc")) {
+                if (l->bmc) {
                         _cleanup_free_ char *err = NULL;
-                        int w = held_set_bmc(p, h, json_object_get(l, "bmc"), &err);
+                        int w = held_set_bmc(p, h, l->bmc, &err);
                         if (w < 0) {
                                 report(p, h, "failed", err ? err : strerror(-w));
                                 continue;
@@ -645,9 +698,11 @@ static void acquire(Provisioner *p) {
                 log_error_errno(-ENOMEM, "Cannot track a lease");
 }
 
+static void heartbeat(Provisioner *p);
+
 static void on_heartbeat(Provisioner *p, int r, unsigned status, json_t *reply, void *userdata) {
-        const json_t *l;
-        bool halted;
+        _cleanup_(lease_reply_clear) LeaseReply lr = {};
+        bool confirm;
         size_t i;
 
         (void) userdata;
@@ -655,45 +710,51 @@ static void on_heartbeat(Provisioner *p, int r, unsigned status, json_t *reply, 
         r = call_result(p, r, status, reply);
         if (r < 0)
                 return;
-        halted = json_is_true(json_object_get(reply, "halted"));
-        if (halted != p->halted)
-                log_warning("Fleet provisioning %s by the coordinator", halted ? "HALTED" : "resumed");
-        p->halted = halted;
-        p->halt_serial = (uint64_t) json_integer_value(json_object_get(reply, "halt_serial"));
-        if (json_integer_value(json_object_get(reply, "heartbeat_usec")) > 0)
-                p->heartbeat_usec = (uint64_t) json_integer_value(json_object_get(reply, "heartbeat_usec"));
-        json_array_foreach(json_object_get(reply, "leases"), i, l) {
-                Held *h = held_find(p, json_string_value(json_object_get(l, "machine")) ?: "");
-                const char *st = json_string_value(json_object_get(l, "status"));
+        if (reply_read(COORD_OP_HEARTBEAT, status, reply, &lr) < 0)
+                return;
+        if (lr.halted != p->halted)
+                log_warning("Fleet provisioning %s by the coordinator", lr.halted ? "HALTED" : "resumed");
+        p->halted = lr.halted;
+        /* a halt or resume not seen before: confirm it at once, not a
+         * heartbeat later, so every member has within one interval */
+        confirm = lr.halt_serial != p->halt_serial;
+        p->halt_serial = lr.halt_serial;
+        /* the first reply says how often: the timer was armed with the
+         * default (5 s) when this heartbeat left, re-armed now with it */
+        if (lr.heartbeat_usec > 0 && lr.heartbeat_usec != p->heartbeat_usec) {
+                p->heartbeat_usec = lr.heartbeat_usec;
+                timer_arm(p, p->heartbeat_usec);
+        }
+        for (i = 0; i < lr.n_leases; i++) {
+                const LeaseReplyLease *l = &lr.leases[i];
+                Held *h = held_find(p, l->machine);
 
-                if (!h || (uint64_t) json_integer_value(json_object_get(l, "token")) != h->token)
+                if (!h || l->token != h->token)
                         continue;
-                if (streq_ptr(st, "ok"))
-                        h->expires = (uint64_t) json_integer_value(json_object_get(l, "expires_usec"));
-                else if (streq_ptr(st, "done")) {
+                if (streq(l->status, "ok"))
+                        h->expires = l->expires_usec;
+                else if (streq(l->status, "done")) {
                         log_info("%s is a member: its lease is done", h->machine);
                         held_drop(p, h, "admitted");
                 } else
-                        held_drop(p, h, st ? st : "lost");
+                        held_drop(p, h, l->status);
         }
         /* leases the coordinator knows this member holds and it does not:
          * a restart forgot them; adopt, never re-cycling a fenced one */
-        json_array_foreach(json_object_get(reply, "held"), i, l) {
-                const char *machine = json_string_value(json_object_get(l, "machine"));
+        for (i = 0; i < lr.n_held; i++) {
+                const LeaseReplyLease *l = &lr.held[i];
+                const char *machine = l->machine;
                 Held *h;
 
-                if (!machine || held_find(p, machine))
+                if (held_find(p, machine) || lease_refused(p, l, "says this member holds"))
                         continue;
-                h = held_add(p, machine, (uint64_t) json_integer_value(json_object_get(l, "token")),
-                             (uint64_t) json_integer_value(json_object_get(l, "expires_usec")),
-                             (int) json_integer_value(json_object_get(l, "generation")),
-                             json_is_true(json_object_get(l, "cycled")) ? STEP_WATCH : STEP_START);
+                h = held_add(p, machine, l->token, l->expires_usec, l->generation, l->cycled ? STEP_WATCH : STEP_START);
                 if (!h)
                         return (void) log_error_errno(-ENOMEM, "Cannot track a lease");
                 audit(p, h, "lease-adopted", 0, h->step == STEP_WATCH ? "power cycle already fenced" : NULL);
-                if (json_object_get(l, "bmc")) {
+                if (l->bmc) {
                         _cleanup_free_ char *err = NULL;
-                        int w = held_set_bmc(p, h, json_object_get(l, "bmc"), &err);
+                        int w = held_set_bmc(p, h, l->bmc, &err);
                         if (w < 0) {
                                 report(p, h, "failed", err ? err : strerror(-w));
                                 continue;
@@ -706,6 +767,8 @@ static void on_heartbeat(Provisioner *p, int r, unsigned status, json_t *reply, 
         for (i = 0; i < p->n_held; i++)
                 held_kick(p->held[i]);
         acquire(p);
+        if (confirm)
+                heartbeat(p);
 }
 
 static void heartbeat(Provisioner *p) {
@@ -723,11 +786,14 @@ static void heartbeat(Provisioner *p) {
                 p->beating = true;
 }
 
+static void inventory_refresh(Provisioner *p);
+
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Provisioner *p = userdata;
 
         (void) s;
         (void) usec;
+        inventory_refresh(p);
         heartbeat(p);
         timer_arm(p, p->heartbeat_usec);
         return 0;
@@ -739,6 +805,55 @@ static void timer_arm(Provisioner *p, uint64_t usec) {
         (void) sd_event_now(p->m->event, CLOCK_MONOTONIC, &now);
         (void) sd_event_source_set_time(p->timer, now + usec);
         (void) sd_event_source_set_enabled(p->timer, SD_EVENT_ONESHOT);
+}
+
+/* ---- spec reload ---- */
+
+/* The BMC inventory of the reloaded spec, once no BMC session borrows the
+ * old one (sessions of a lease with its own BMC use that lease's). */
+static void inventory_refresh(Provisioner *p) {
+        _cleanup_free_ char *err = NULL;
+        BmcInventory *inv = NULL;
+        int r;
+
+        if (!p->inv_stale)
+                return;
+        for (size_t i = 0; i < p->n_held; i++)
+                if (p->held[i]->bmc && !p->held[i]->inv)
+                        return; /* at the next tick */
+        r = bmc_inventory_from_spec(p->m->spec, &inv, &err);
+        if (r < 0) {
+                log_error_errno(r, "Cannot use the reloaded spec's BMCs, keeping the last ones: %s",
+                                err ? err : strerror(-r));
+                p->inv_stale = false;
+                return;
+        }
+        inv->guard = guard;
+        inv->guard_userdata = p;
+        bmc_inventory_free(p->inv);
+        p->inv = inv;
+        p->inv_stale = false;
+}
+
+int provisioner_reload(Provisioner *p) {
+        if (!p)
+                return 0;
+        /* a machine gone from the inventory is given up at once: nothing is
+         * done to it any more (the guard refuses what is in flight), and
+         * the coordinator revokes its lease on its own reload */
+        for (size_t i = p->n_held; i > 0; i--) {
+                Held *h = p->held[i - 1];
+
+                if (spec_machine(p->m->spec, h->machine))
+                        continue;
+                log_warning("Giving up %s (lease %llu): no longer in the inventory", h->machine,
+                            (unsigned long long) h->token);
+                audit(p, h, "lease-dropped", 0, "removed from the inventory");
+                held_drop(p, h, "removed from the inventory");
+        }
+        p->inv_stale = true;
+        inventory_refresh(p);
+        return 0;
 }
 
 /* ---- start and stop ---- */

@@ -19,5 +19,9 @@ typedef struct Provisioner Provisioner;
 int provisioner_start(Manager *m);
 Provisioner *provisioner_free(Provisioner *p);
 
+/* The spec was reloaded (m->spec is the new one): leases on machines no
+ * longer in the inventory are given up, the BMC inventory is rebuilt. */
+int provisioner_reload(Provisioner *p);
+
 /* The leases this member holds and their step, for the local API. */
 json_t *provisioner_to_json(Provisioner *p);

@@ -66,6 +66,12 @@ int coordinator_service_call(CoordinatorService *s, const char *member, int op, 
  * belongs to the machine's current lease (coordinator_admitted()); a stale
  * one is logged and audited, and ignored. */
 void coordinator_service_admitted(CoordinatorService *s, const char *machine, uint64_t began);
+/* The spec was reloaded (SIGHUP, m->spec is the new one): the coordinator
+ * is rebuilt for its inventory (coordinator_rebuild(): additions unknown,
+ * removals dropped and their leases revoked), journaled and audited. A spec
+ * that no longer makes this node the coordinator, or that cannot be
+ * coordinated, keeps the running coordinator (logged). */
+int coordinator_service_reload(CoordinatorService *s);
 /* The fleet's provisioning state for `strata status` (new reference). */
 json_t *coordinator_service_status(CoordinatorService *s);
 /* A halt or resume, a JWS (JSON serialization) signed with the fleet key

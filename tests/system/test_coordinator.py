@@ -17,6 +17,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import ssl
@@ -453,6 +454,32 @@ def test_lease_expires_without_heartbeats_and_moves_on(world):
     release_all(world, ctl2, [(kept, kept_token), (lapsed, doc["leases"][0]["token"])])
 
 
+def test_leases_survive_a_stall_of_the_seed(world):
+    """The seed's own loop stops (SIGSTOP, as a long fsync or CPU starvation
+    would) for longer than a lease: no heartbeat could be answered, so when
+    it runs again the leases are extended by the stall instead of all
+    expiring at its next tick, and the stall is audited and logged."""
+    seed, ctl1 = world["seed"], world["ctl1"]
+    code, doc = ctl1.acquire(1)
+    assert code == 200 and len(doc["leases"]) == 1, doc
+    machine, token = doc["leases"][0]["machine"], doc["leases"][0]["token"]
+    expires = doc["leases"][0]["expires_usec"]
+    seed.d.proc.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(LEASE_SECONDS + 3)
+    finally:
+        seed.d.proc.send_signal(signal.SIGCONT)
+    assert time.time() * 1e6 > expires  # the lease's time has passed meanwhile
+    code, doc = ctl1.heartbeat([(machine, token)])
+    assert code == 200 and doc["leases"][0]["status"] == "ok", doc
+    assert seed.machine(machine)["state"] == "leased"
+    stalls = [e for e in seed.audit() if e["event"] == "stall"]
+    m = re.search(r"stalled for (\d+)\.\d{3} s: (\d+) lease\(s\) extended by it", stalls[-1]["detail"]) if stalls else None
+    assert m and int(m.group(1)) >= LEASE_SECONDS and int(m.group(2)) >= 1, stalls
+    assert "The coordinator's loop stalled for" in seed.d.output()
+    release_all(world, ctl1, [(machine, token)])
+
+
 # ---- the signed halt ----
 
 def test_halt_stops_leases_and_fencing_until_resume(world):
@@ -676,6 +703,45 @@ def test_fleet_route_is_404_where_nothing_coordinates(stratad):
     assert code == 404 and "does not coordinate the fleet" in json.loads(body)["error"]
     r = adm.run(STRATA, "--socket", stratad.socket, "status")
     assert r.returncode == 0 and "coordinated by" not in r.stdout and r.stderr == "", r.stdout + r.stderr
+
+
+# ---- the spec reloaded ----
+
+def test_sighup_rebuilds_the_coordinator_from_the_new_inventory(world):
+    """SIGHUP on the seed with an edited spec: a machine removed from the
+    inventory is gone from the coordinator and its lease revoked (its holder
+    is told at once: unknown-machine, and may not fence it), a machine added
+    starts unknown, each audited. Needs stratad's reload to call
+    coordinator_service_reload() (agent/core/manager.c)."""
+    seed, ctl1 = world["seed"], world["ctl1"]
+    code, doc = ctl1.acquire(1)
+    assert code == 200 and len(doc["leases"]) == 1, doc
+    machine, token = doc["leases"][0]["machine"], doc["leases"][0]["token"]
+    with open(seed.spec) as f:
+        spec = json.load(f)
+    gone = next(m for m in spec["inventory"] if m["name"] == machine)
+    spec["inventory"] = [m for m in spec["inventory"] if m["name"] != machine]
+    spec["inventory"].append(dict(gone, name="w9", macs=["52:54:00:00:01:99"],
+                                  bmc=dict(gone["bmc"], endpoint="https://127.0.0.1:19099")))
+    assert all(not n["boot"]["enabled"] for n in spec["networks"])
+    with open(seed.spec + ".new", "w") as f:
+        json.dump(spec, f, indent=2)
+    os.rename(seed.spec + ".new", seed.spec)
+    seed.d.proc.send_signal(signal.SIGHUP)
+    wait_for("the reloaded inventory", lambda: any(m["name"] == "w9" for m in seed.fleet()["machines"]), 15)
+    names = {m["name"]: m for m in seed.fleet()["machines"]}
+    assert machine not in names and names["w9"]["state"] == "unknown", names
+    code, doc = ctl1.heartbeat([(machine, token)])
+    assert code == 200 and doc["leases"][0]["status"] == "unknown-machine", doc
+    assert not [l for l in doc["held"] if l["machine"] == machine], doc
+    code, doc = ctl1.fence(machine, token)
+    assert code == 409 and doc["error"] == "unknown-machine", doc
+    audit = seed.audit()
+    assert [e for e in audit if e["event"] == "lease-revoked" and e["machine"] == machine
+            and e["member"] == "ctl1" and e["token"] == token], audit[-5:]
+    assert [e for e in audit if e["event"] == "inventory-removed" and e["machine"] == machine]
+    assert [e for e in audit if e["event"] == "inventory-added" and e["machine"] == "w9"]
+    assert "Coordinating the reloaded spec" in seed.d.output()
 
 
 def test_seed_stops_cleanly(world):

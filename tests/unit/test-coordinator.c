@@ -1188,6 +1188,71 @@ static void test_coordinator_stalled_extends_leases(void **state) {
         assert_int_equal(json_array_size(c->audit), 0);
 }
 
+/* SIGHUP on the seed: the coordinator follows the reloaded inventory. */
+static void test_coordinator_rebuild_inventory_changed(void **state) {
+        _cleanup_fixture_ Fixture f = fixture_make(&prov_default);
+        Coordinator *c = f.c;
+        MachineDef defs[LAB_N];
+        _cleanup_(spec_freep) Spec *spec2 = NULL;
+        _cleanup_(coordinator_freep) Coordinator *c2 = NULL;
+        _cleanup_free_ char *err = NULL, *a = NULL;
+        const char *west[] = { "west" };
+        CoordGrant g8, g1, g9;
+        uint64_t next;
+
+        (void) state;
+        /* the seed holds m1 (east) and m8 (west), m5 is a member */
+        g1 = grant1(c, "seed", NULL, 0, T0);
+        assert_string_equal(g1.machine, "m1");
+        assert_int_equal(admit(c, "m5", T0 + 1), 0);
+        assert_int_equal(coordinator_exclude(c, "m6", true, T0 + 2), 0);
+        assert_int_equal(coordinator_exclude(c, "m7", true, T0 + 2), 0);
+        g8 = grant1(c, "m5", west, 1, T0 + 2);
+        assert_string_equal(g8.machine, "m8");
+        next = c->next_token;
+        /* the operator removes m8 and adds m9 */
+        memcpy(defs, lab, sizeof(defs));
+        defs[LAB_N - 1] = (MachineDef) { "m9", "worker", "east", EMU_EAST };
+        spec2 = spec_make(defs, LAB_N, &prov_default);
+        (void) json_array_clear(c->audit);
+        assert_int_equal(coordinator_rebuild(c, spec2, T0 + 3, &c2, &err), 0);
+        assert_null(err);
+        /* the old one is untouched */
+        assert_non_null(coordinator_find(c, "m8"));
+        assert_int_equal(json_array_size(c->audit), 0);
+        a = audit_take(c2, true);
+        assert_string_equal(a, "lease-revoked:the machine was removed from the inventory,inventory-removed:leased,"
+                               "inventory-added");
+        assert_null(coordinator_find(c2, "m8"));
+        assert_int_equal(coordinator_lease_check(c2, "m5", "m8", g8.token, T0 + 4), -ENOENT);
+        assert_int_equal(coordinator_fence(c2, "m5", "m8", g8.token, COORD_ACTION_POWER_CYCLE, T0 + 4), -ENOENT);
+        /* the rest carried over: m1's lease, m5 a member, tokens go on */
+        assert_int_equal(coordinator_lease_check(c2, "seed", "m1", g1.token, T0 + 4), 0);
+        assert_int_equal(M(c2, "m5")->state, COORD_MEMBER);
+        assert_non_null(coordinator_member(c2, "m5"));
+        assert_true(c2->next_token == next);
+        assert_int_equal(M(c2, "m9")->state, COORD_UNKNOWN);
+        (void) json_array_clear(c2->audit);
+        g9 = grant1(c2, "m5", NULL, 0, T0 + 5);
+        assert_true(g9.token == next);
+}
+
+/* Machines behind one BMC endpoint share a bmc_id (the grant's load count). */
+static void test_coordinator_bmc_ids(void **state) {
+        _cleanup_fixture_ Fixture f = fixture_make(&prov_default);
+        Coordinator *c = f.c;
+
+        (void) state;
+        assert_int_equal(M(c, "m1")->bmc_id, M(c, "m4")->bmc_id);
+        assert_int_equal(M(c, "m2")->bmc_id, M(c, "m3")->bmc_id);
+        assert_int_equal(M(c, "m1")->bmc_id, M(c, "m2")->bmc_id);
+        assert_int_equal(M(c, "m7")->bmc_id, M(c, "m8")->bmc_id);
+        assert_int_not_equal(M(c, "m5")->bmc_id, M(c, "m6")->bmc_id);
+        assert_int_not_equal(M(c, "m1")->bmc_id, M(c, "m7")->bmc_id);
+        assert_int_not_equal(M(c, "seed")->bmc_id, M(c, "m1")->bmc_id);
+        assert_true(M(c, "m5")->bmc_id < c->n_machines && M(c, "m8")->bmc_id < c->n_machines);
+}
+
 /* ---- journal ---- */
 
 static json_t *through_text(const json_t *doc) {
@@ -1791,6 +1856,8 @@ int main(void) {
                 cmocka_unit_test(test_coordinator_admitted_stale_after_release),
                 cmocka_unit_test(test_coordinator_stall_observe),
                 cmocka_unit_test(test_coordinator_stalled_extends_leases),
+                cmocka_unit_test(test_coordinator_rebuild_inventory_changed),
+                cmocka_unit_test(test_coordinator_bmc_ids),
                 cmocka_unit_test(test_coordinator_journal_round_trip),
                 cmocka_unit_test(test_coordinator_journal_inventory_changed),
                 cmocka_unit_test(test_coordinator_journal_malformed),

@@ -62,6 +62,7 @@ import contextlib
 import ctypes
 import hashlib
 import http.client
+import http.server
 import json
 import os
 import random
@@ -73,6 +74,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -331,6 +333,16 @@ class Sim:
         self.interrupted = None
         self.gen = {"seed": 0}
         self.granted = {}
+        # --kill-seed: SIGKILL the seed's stratad at random moments, each
+        # drawn after the seed answers again, from a seeded RNG (printed)
+        self.kill_rng = random.Random(args.kill_seed_rng)
+        self.kills = []
+        self.next_kill = None
+        if args.kill_seed:
+            self.report["kill_seed_rng"] = args.kill_seed_rng
+        # --halt-after: the signed fleet halt once N machines are members,
+        # held for --halt-hold seconds, then resumed
+        self.halt = None
 
     # ---- output ------------------------------------------------------
 
@@ -770,6 +782,71 @@ class Sim:
                  + (" (central model: the coordinator is halted, no member provisions; the seed's boot "
                     "server and Redfish client provision every machine, F at a time)" if self.args.central else ""))
 
+    def schedule_kill(self):
+        lo, hi = self.args.kill_seed_window
+        self.next_kill = (time.monotonic() + self.kill_rng.uniform(lo, hi)
+                          if len(self.kills) < self.args.kill_seed else None)
+
+    def kill_seed(self):
+        """SIGKILL of the seed's stratad (the PID of the seed's process: ip,
+        nice, sh and python all exec), then a restart on the same state dir
+        as systemd's Restart= would: the same TPM, the same journal."""
+        m = self.seed
+        t = round(self.now(), 3)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(m.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            m.proc.p.wait(timeout=10)
+        self.on_audit()  # what it committed before dying
+        self.kills.append({"t": t, "members": self.members(), "exit": m.proc.p.returncode})
+        self.say(f"SIGKILL of the seed's stratad ({len(self.kills)}/{self.args.kill_seed}, "
+                 f"{self.members()} members); restarting it on its state dir")
+        self.start_machine(m, preinstalled=True, keep_state=True)
+        self.wait_seed()
+        self.kills[-1]["back_after_s"] = round(self.now() - t, 3)
+        self.schedule_kill()
+
+    def fleet_command(self, verb):
+        r = sh("ip", "netns", "exec", self.seed.ns, self.strata, verb, "--fleet-key", self.pki["fleet_ca_key"],
+               "--spec", self.spec_path, check=False)
+        if r.returncode != 0:
+            raise RuntimeError(f"strata {verb}: {r.stdout}{r.stderr}")
+
+    def halt_tick(self, fl):
+        """--halt-after: halt (the operator's `strata halt`), watch every
+        member confirm it, hold, resume (`strata resume`)."""
+        h = self.halt
+        if h is None:
+            if self.members() < self.args.halt_after:
+                return
+            self.fleet_command("halt")
+            self.halt = h = {"at_s": round(self.now(), 3), "members_at_halt": self.members(),
+                             "names_at_halt": sorted(mb["name"] for mb in fl["members"] if mb["name"] != "seed"),
+                             "heartbeat_s": round(LEASE_SECONDS / 3, 3), "confirmed_s": None, "resumed_s": None,
+                             "confirm_s": {}}
+            self.say(f"fleet HALTED (strata halt) with {self.members()} members; waiting for each to confirm")
+            return
+        if h["resumed_s"] is not None:
+            return
+        members = [mb for mb in fl["members"] if mb["name"] != "seed"]
+        h["unconfirmed"] = [mb["name"] for mb in members if not mb["halt_confirmed"]]
+        for mb in members:  # when each was first seen confirmed (to the poll's resolution)
+            if mb["halt_confirmed"] and fl["halted"]:
+                h["confirm_s"].setdefault(mb["name"], round(self.now() - h["at_s"], 3))
+        if h["confirmed_s"] is None and fl["halted"] and not h["unconfirmed"]:
+            h["confirmed_s"] = round(self.now() - h["at_s"], 3)
+            h["confirmed_by"] = sorted(mb["name"] for mb in members)
+            self.say(f"every member ({len(members)}) confirmed the halt {h['confirmed_s']:.1f} s after it "
+                     f"(heartbeat every {h['heartbeat_s']:.1f} s)")
+        # resumed once held long enough and every member (those admitted
+        # meanwhile too) confirmed, or when they never do
+        if self.now() - h["at_s"] >= self.args.halt_hold and (
+                not h["unconfirmed"] or self.now() - h["at_s"] >= self.args.halt_hold + 4 * h["heartbeat_s"]):
+            h["members_before_resume"] = self.members()
+            self.fleet_command("resume")
+            h["resumed_s"] = round(self.now(), 3)
+            self.say("fleet resumed (strata resume)")
+
     def halt_coordinator(self):
         """--central: the coordinator halted before anyone can lease. The
         seed starts once with network boot off (so its own provisioner
@@ -802,8 +879,18 @@ class Sim:
                     break
             except OSError:
                 pass
+            # the machines' event socket is drained meanwhile: once full, a
+            # sender blocks, the seed's own machine script too (before its
+            # exec of stratad), and that would wait for this loop forever
+            if self.events:
+                self.on_events()
             if not m.proc.alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the seed's stratad did not come up (see {m.dir}/stratad.log):\n"
+                state = ""
+                with contextlib.suppress(OSError):  # where a hung one waits
+                    st = [line for line in self.read(f"/proc/{m.proc.pid}/status").splitlines()
+                          if line.startswith(("Name:", "State:"))]
+                    state = f" [{' '.join(st)}, wchan {self.read(f'/proc/{m.proc.pid}/wchan')}]"
+                raise RuntimeError(f"the seed's stratad did not come up{state} (see {m.dir}/stratad.log):\n"
                                    f"{self.read(os.path.join(m.dir, 'stratad.log'))[-3000:]}"
                                    f"{self.read(os.path.join(m.dir, 'machine.log'))[-2000:]}")
             time.sleep(0.1)
@@ -959,6 +1046,9 @@ class Sim:
         outsider_done = not self.args.outsider
         if self.args.central:
             self.central = {"queue": [m.name for m in self.machines[1:]], "inflight": {}, "failed": []}
+        if self.args.kill_seed:
+            self.say(f"--kill-seed {self.args.kill_seed}: RNG seed {self.args.kill_seed_rng}")
+            self.schedule_kill()
         while True:
             if self.interrupted:
                 raise KeyboardInterrupt(f"signal {self.interrupted}")
@@ -971,6 +1061,9 @@ class Sim:
             self.on_power()
             self.on_events()
             reap_orphans(self.procs)
+            if self.next_kill is not None and time.monotonic() >= self.next_kill \
+                    and self.members() < self.args.nodes:
+                self.kill_seed()
             if time.monotonic() >= next_poll:
                 next_poll = time.monotonic() + poll
                 try:
@@ -979,10 +1072,15 @@ class Sim:
                     if not seed_dead_logged:
                         self.say(f"cannot read the seed's fleet status: {e}")
                         seed_dead_logged = True
+                if self.args.halt_after and self.last_fleet:
+                    self.halt_tick(self.last_fleet)
                 if not outsider_done and self.members() >= 1:
                     outsider_done = True
                     self.tell_member_to_take_outsider()
-                if self.members() == self.args.nodes:
+                # with --halt-after, not done before the resume (machines
+                # already booting when halted may all join meanwhile)
+                if self.members() == self.args.nodes and (
+                        not self.args.halt_after or (self.halt and self.halt["resumed_s"] is not None)):
                     self.say(f"all {self.args.nodes} machines are members")
                     return True
                 if self.last_fleet and self.last_fleet["counts"].get("failed", 0) > 0 and not self.args.keep_going:
@@ -1008,6 +1106,13 @@ class Sim:
         member = next(m for m in self.machines[1:] if m.state == "member")
         mdir = os.path.join(member.dir, "state", "member")
         results = {"member": member.name}
+        # admitted (the coordinator's audit says so) before its joiner has
+        # written the member credentials, and before its provisioner runs
+        need = [os.path.join(mdir, n) for n in ("fleet-ca.pem", "member.pem", "member.key")] + \
+            [os.path.join(member.dir, "state", "provisioner-audit.log")]
+        deadline = time.monotonic() + 30
+        while not all(map(os.path.exists, need)) and time.monotonic() < deadline:
+            time.sleep(0.1)
         try:  # reachable from the member: a TCP connection, no request (strata-bmc logs requests only)
             with inside(member.ns):
                 socket.create_connection((OUTSIDER_ADDR, BMC_PORT), timeout=5).close()
@@ -1038,9 +1143,86 @@ class Sim:
         r = sh("ip", "netns", "exec", member.ns, self.strata, "bmc", "power", "on", "outsider", "--spec",
                self.spec_path, check=False)
         results["strata_bmc_power_on"] = [r.returncode, (r.stdout + r.stderr).strip()[:300]]
+        results["forged_reply"] = self.forge_coordinator(member)
         self.report["outsider"] = results
         self.say(f"told {member.name} to take 'outsider' (not in the inventory): "
                  + ", ".join(f"{k} -> {v[0]}" for k, v in results.items() if isinstance(v, list)))
+
+    def forge_coordinator(self, member, timeout=None):
+        """An impostor coordinator for one member: a certificate from the
+        fleet CA (as anyone holding it, or a compromised seed, could make),
+        served on the seed's address inside the member's namespace only
+        (that address on its loopback, so its calls land here). Its
+        heartbeat replies say the member holds a lease on "outsider" and its
+        acquire replies grant one, with the outsider's BMC and a credential.
+        The member must refuse both, log and audit it, and never contact
+        that BMC. The address is removed afterwards: the member finds the
+        real coordinator again."""
+        d = os.path.join(self.work, "impostor")
+        os.makedirs(d, exist_ok=True)
+        key, csr, crt, ext = (os.path.join(d, n) for n in ("key.pem", "req.csr", "cert.pem", "ext.cnf"))
+        with open(ext, "w") as f:
+            f.write("extendedKeyUsage=serverAuth\nsubjectAltName=DNS:seed\n")
+        sh("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+           key, "-subj", "/CN=seed", "-out", csr)
+        sh("openssl", "x509", "-req", "-in", csr, "-CA", self.pki["fleet_ca"], "-CAkey", self.pki["fleet_ca_key"],
+           "-CAcreateserial", "-days", "1", "-extfile", ext, "-out", crt)
+        serial = (self.last_fleet or {}).get("halt_serial", 0)
+        now_us = int(time.time() * 1e6)
+        lease = {"machine": "outsider", "token": 999999, "expires_usec": now_us + 60_000_000,
+                 "deadline_usec": now_us + 120_000_000, "generation": 9,
+                 "bmc": {"endpoint": f"http://{OUTSIDER_ADDR}:{BMC_PORT}", "username": "admin", "password": "forged",
+                         "tls": {"mode": "insecure"}, "system_id": "outsider"}}
+        seen = {}
+
+        class Impostor(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                op = self.path.rsplit("/", 1)[-1]
+                seen[op] = seen.get(op, 0) + 1
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                base = {"halted": False, "halt_serial": serial, "heartbeat_usec": int(LEASE_SECONDS / 3 * 1e6)}
+                if op == "heartbeat":
+                    code, body = 200, dict(base, leases=[], held=[dict(lease, cycled=False)])
+                elif op == "acquire":
+                    code, body = 200, dict(base, leases=[lease])
+                else:
+                    code, body = 409, {"error": "stale", "message": "impostor"}
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(crt, key)
+        audit_path = os.path.join(member.dir, "state", "provisioner-audit.log")
+        sh("ip", "netns", "exec", member.ns, "ip", "addr", "add", f"{SEED_ADDR}/32", "dev", "lo")
+        try:
+            with inside(member.ns):
+                srv = http.server.ThreadingHTTPServer((SEED_ADDR, SPONSOR_PORT), Impostor)
+            srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+            t = threading.Thread(target=srv.serve_forever, daemon=True)
+            t.start()
+            # the member's next heartbeat, then its acquire: 2 intervals at most
+            deadline = time.monotonic() + (timeout or 3 * LEASE_SECONDS / 3 + 2)
+            refused = []
+            while time.monotonic() < deadline:
+                refused = [e for e in map(json.loads, filter(None, self.read(audit_path).splitlines()))
+                           if e.get("action") == "lease-refused" and e.get("machine") == "outsider"]
+                if seen.get("heartbeat") and len(refused) >= (2 if seen.get("acquire") else 1):
+                    break
+                time.sleep(0.1)
+            srv.shutdown()
+            srv.server_close()
+        finally:
+            sh("ip", "netns", "exec", member.ns, "ip", "addr", "del", f"{SEED_ADDR}/32", "dev", "lo", check=False)
+        log = self.read(os.path.join(member.dir, "stratad.log"))
+        return {"requests": seen, "refused": refused,
+                "logged": [line[:300] for line in log.splitlines() if "Refused a lease" in line and "outsider" in line]}
 
     # ---- the report ------------------------------------------------------
 
@@ -1084,6 +1266,10 @@ class Sim:
         rep["bmc_power_ons"] = sum(len(m.power_ons) for m in self.machines)
         rep["logs"] = self.logs
         rep["work"] = self.work
+        if self.args.kill_seed:
+            rep["seed_kills"] = self.kills
+        if self.args.halt_after:
+            rep["halt"] = self.halt
         if self.args.outsider:
             lines = [l for l in self.read(self.outsider_log).splitlines() if re.search(r"\b(GET|POST|PATCH|DELETE|PUT|HEAD) /", l)]
             rep.setdefault("outsider", {})["bmc_requests"] = len(lines)
@@ -1162,6 +1348,16 @@ def main(argv=None):
     p.add_argument("--central", action="store_true", help="the central model: only the seed provisions")
     p.add_argument("--outsider", action="store_true",
                    help="also a reachable BMC of a machine not in the inventory; a member is told to take it")
+    p.add_argument("--kill-seed", type=int, default=0, metavar="K",
+                   help="SIGKILL the seed's stratad up to K times at random moments and restart it on its state")
+    p.add_argument("--kill-seed-rng", type=int, default=None, metavar="SEED",
+                   help="the RNG seed of those moments (default: random, printed)")
+    p.add_argument("--kill-seed-window", type=lambda v: tuple(float(x) for x in v.split(",")), default=(0.2, 4.0),
+                   metavar="MIN,MAX", help="each kill comes MIN..MAX s after the seed answers (default 0.2,4)")
+    p.add_argument("--halt-after", type=int, default=0, metavar="N",
+                   help="`strata halt` once N machines are members, then `strata resume` after --halt-hold")
+    p.add_argument("--halt-hold", type=float, default=8.0, metavar="S",
+                   help="how long the halt lasts (default 8 s, at least until every member confirmed it)")
     p.add_argument("--keep-going", action="store_true", help="do not stop at the first machine that failed")
     p.add_argument("--standin-spec", action="store_true",
                    help="give every machine the operator's whole spec instead of the public one Ignition carries")
@@ -1174,6 +1370,8 @@ def main(argv=None):
     p.add_argument("--json", action="store_true", help="print report.json at the end")
     p.add_argument("--verbose", "-v", action="store_true", help="every simulated machine event")
     args = p.parse_args(argv)
+    if args.kill_seed_rng is None:
+        args.kill_seed_rng = random.SystemRandom().randrange(1 << 32)
     if args.deadline < 60:
         p.error("--deadline must be at least 60 (the schema's minimum)")
     if not args.bindir:

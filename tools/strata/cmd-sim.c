@@ -22,7 +22,8 @@
 
 static void help(void) {
         printf("usage: strata sim --nodes N [--fanout F] [--boot-seconds S] [--keep] [--light]\n"
-               "                  [--central] [--outsider] [--log-dir DIR] [--timeout SEC] [--json]\n"
+               "                  [--central] [--outsider] [--kill-seed K] [--halt-after N]\n"
+               "                  [--log-dir DIR] [--timeout SEC] [--json]\n"
                "\n"
                "Runs a fleet without QEMU, as root, entirely inside network namespaces it\n"
                "creates (10.233.0.0/16): a seed with its real stratad, N machines whose BMCs\n"
@@ -40,7 +41,11 @@ static void help(void) {
                "                      instead of EK certificates\n"
                "  --central           the central model: only the seed provisions\n"
                "  --outsider          a reachable BMC not in the inventory; a member is told\n"
-               "                      to take it (containment)\n"
+               "                      to take it, by requests and by forged coordinator replies\n"
+               "  --kill-seed K       SIGKILL the seed's stratad up to K times at random moments\n"
+               "                      (--kill-seed-rng SEED) and restart it on its state\n"
+               "  --halt-after N      strata halt once N are members, strata resume later\n"
+               "                      (--halt-hold S)\n"
                "\n"
                "environment: STRATA_SIM_DIR, the directory holding " SIM_SCRIPT "\n");
 }

@@ -128,10 +128,15 @@ bench: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BENCH_BINS)
 	@B=$(B) tests/bench/run.sh
 
+# The virtual lab (tools/lab/README.md), as root: NODES (4), FANOUT (2),
+# RESUME=1, LAB_TAMPER=NAME, LAB_TIMEOUT=SEC
+LAB_DIR ?= build/lab
 lab:
 	@tools/deps.sh lab
-	@echo "make lab: the virtual lab is not built yet (issue: the virtual lab); see README.md" >&2
-	@exit 1
+	@$(MAKE) --no-print-directory -j$(JOBS) build-all sysext lab-guest
+	@$(PYTHON) tools/lab/strata_lab.py --build $(B) --state $(LAB_DIR) --nodes $(or $(NODES),4) \
+		--fanout $(or $(FANOUT),2) $(if $(filter 1,$(RESUME)),--resume) \
+		$(if $(LAB_TAMPER),--tamper $(LAB_TAMPER)) $(if $(LAB_TIMEOUT),--timeout $(LAB_TIMEOUT))
 
 install: all sysext
 	install -D -m 0755 $(STRATAD) $(DESTDIR)$(PREFIX)/bin/stratad

@@ -16,6 +16,7 @@
 #include "cluster/kube-transfer.h"
 #include "cluster/yaml-json.h"
 #include "core/cleanup.h"
+#include "core/error-detail.h"
 #include "core/fileio.h"
 #include "core/strutil.h"
 
@@ -43,21 +44,6 @@ const char *capi_provider_type_to_string(CapiProviderType t) {
         if (t < 0 || t >= _CAPI_PROVIDER_TYPE_MAX)
                 return NULL;
         return provider_table[t].type;
-}
-
-static int fail(char **reterr, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char **reterr, int r, const char *fmt, ...) {
-        va_list ap;
-
-        if (reterr) {
-                free(*reterr);
-                *reterr = NULL;
-                va_start(ap, fmt);
-                if (vasprintf(reterr, fmt, ap) < 0)
-                        *reterr = NULL;
-                va_end(ap);
-        }
-        return r;
 }
 
 static const char *str_member(const json_t *o, const char *key) {
@@ -96,19 +82,19 @@ static int take_document(json_t *doc, size_t index, const char *name, json_t *ou
         json_t *meta = json_object_get(doc, "metadata");
 
         if (!json_is_object(doc))
-                return fail(reterr, -EBADMSG, "%s: document %zu: not a mapping", name, index + 1);
+                return error_detail_set(reterr, -EBADMSG, "%s: document %zu: not a mapping", name, index + 1);
         if (!kind || !*kind || !av || !*av)
-                return fail(reterr, -EBADMSG, "%s: document %zu: apiVersion and kind are required", name,
+                return error_detail_set(reterr, -EBADMSG, "%s: document %zu: apiVersion and kind are required", name,
                             index + 1);
         if (streq_ptr(av, "v1") && strcmp(kind, "List") == 0) {
                 json_t *items = json_object_get(doc, "items"), *item;
                 size_t i;
 
                 if (!json_is_array(items))
-                        return fail(reterr, -EBADMSG, "%s: document %zu: a List without items", name, index + 1);
+                        return error_detail_set(reterr, -EBADMSG, "%s: document %zu: a List without items", name, index + 1);
                 json_array_foreach(items, i, item) {
                         if (streq_ptr(str_member(item, "kind"), "List"))
-                                return fail(reterr, -EBADMSG, "%s: document %zu: a List inside a List", name,
+                                return error_detail_set(reterr, -EBADMSG, "%s: document %zu: a List inside a List", name,
                                             index + 1);
                         int r = take_document(item, index, name, out, reterr);
                         if (r < 0)
@@ -118,13 +104,13 @@ static int take_document(json_t *doc, size_t index, const char *name, json_t *ou
         }
         if (!json_is_object(meta) || !json_is_string(json_object_get(meta, "name")) ||
             !*json_string_value(json_object_get(meta, "name")))
-                return fail(reterr, -EBADMSG, "%s: document %zu (%s): metadata.name is required", name, index + 1,
+                return error_detail_set(reterr, -EBADMSG, "%s: document %zu (%s): metadata.name is required", name, index + 1,
                             kind);
         if (json_object_get(meta, "namespace") && !json_is_string(json_object_get(meta, "namespace")))
-                return fail(reterr, -EBADMSG, "%s: document %zu (%s %s): metadata.namespace is not a string", name,
+                return error_detail_set(reterr, -EBADMSG, "%s: document %zu (%s %s): metadata.namespace is not a string", name,
                             index + 1, kind, str_member(meta, "name"));
         if (json_array_size(out) >= CAPI_OBJECTS_MAX)
-                return fail(reterr, -E2BIG, "%s: more than %u objects", name, CAPI_OBJECTS_MAX);
+                return error_detail_set(reterr, -E2BIG, "%s: more than %u objects", name, CAPI_OBJECTS_MAX);
         return json_array_append(out, doc) < 0 ? -ENOMEM : 0;
 }
 
@@ -143,17 +129,17 @@ int capi_components_parse(const void *data, size_t size, const char *name, CapiP
         if (!flat || !ordered)
                 return -ENOMEM;
         if (size > CAPI_COMPONENTS_FILE_MAX)
-                return fail(reterr, -E2BIG, "%s: larger than %u bytes", name, CAPI_COMPONENTS_FILE_MAX);
+                return error_detail_set(reterr, -E2BIG, "%s: larger than %u bytes", name, CAPI_COMPONENTS_FILE_MAX);
         r = yaml_json_parse(data, size, name, YAML_JSON_SKIP_EMPTY, &docs, NULL, &err);
         if (r < 0)
-                return fail(reterr, r, "%s", err ? err : strerror(-r));
+                return error_detail_set(reterr, r, "%s", err ? err : strerror(-r));
         json_array_foreach(docs, i, doc) {
                 r = take_document(doc, i, name, flat, reterr);
                 if (r < 0)
                         return r;
         }
         if (json_array_size(flat) == 0)
-                return fail(reterr, -EBADMSG, "%s: no objects", name);
+                return error_detail_set(reterr, -EBADMSG, "%s: no objects", name);
         /* Namespaces, CRDs, the rest, as clusterctl orders components
          * before creating them: kinds and namespaces exist before the
          * objects that need them. */
@@ -172,7 +158,7 @@ int capi_components_parse(const void *data, size_t size, const char *name, CapiP
                         }
                         r = label_object(doc, type, label);
                         if (r == -EBADMSG)
-                                return fail(reterr, r, "%s: %s %s: metadata.labels is not a mapping", name,
+                                return error_detail_set(reterr, r, "%s: %s %s: metadata.labels is not a mapping", name,
                                             str_member(doc, "kind"),
                                             str_member(json_object_get(doc, "metadata"), "name"));
                         if (r < 0)
@@ -274,7 +260,7 @@ static int load_provider(CapiRepo *repo, CapiProviderType t, const CapiVersions 
         if (want) {
                 unsigned long v[3];
                 if (!semver_parse(want, v) || strchr(want, '/'))
-                        return fail(reterr, -EINVAL, "%s: not a version: \"%s\"", provider_table[t].label, want);
+                        return error_detail_set(reterr, -EINVAL, "%s: not a version: \"%s\"", provider_table[t].label, want);
                 version = strdup(want);
                 if (!version)
                         return -ENOMEM;
@@ -283,7 +269,7 @@ static int load_provider(CapiRepo *repo, CapiProviderType t, const CapiVersions 
                 if (r == -ENOENT && provider_table[t].optional)
                         return 0;
                 if (r < 0)
-                        return fail(reterr, r == -ENOENT ? -ENOENT : r, "%s: no provider version folder (vX.Y.Z): %s",
+                        return error_detail_set(reterr, r == -ENOENT ? -ENOENT : r, "%s: no provider version folder (vX.Y.Z): %s",
                                     pdir, strerror(-r));
         }
         if (asprintf(&path, "%s/%s/%s", pdir, version, provider_table[t].file) < 0)
@@ -292,7 +278,7 @@ static int load_provider(CapiRepo *repo, CapiProviderType t, const CapiVersions 
         if (r == -ENOENT && provider_table[t].optional && !want)
                 return 0;
         if (r < 0)
-                return fail(reterr, r, "%s: %s", path, strerror(-r));
+                return error_detail_set(reterr, r, "%s: %s", path, strerror(-r));
         /* clusterctl refuses a provider version without its metadata
          * (release series and contract): so does this, so that the
          * repository stays usable by clusterctl itself. */
@@ -300,13 +286,13 @@ static int load_provider(CapiRepo *repo, CapiProviderType t, const CapiVersions 
                 if (asprintf(&meta, "%s/%s/metadata.yaml", pdir, version) < 0)
                         return -ENOMEM;
                 if (access(meta, R_OK) < 0)
-                        return fail(reterr, -errno, "%s: %s", meta, strerror(errno));
+                        return error_detail_set(reterr, -errno, "%s: %s", meta, strerror(errno));
         }
         r = capi_components_parse(data, size, path, t, provider_table[t].label, &p->objects, &p->namespace, &err);
         if (r < 0)
-                return fail(reterr, r, "%s", err ? err : strerror(-r));
+                return error_detail_set(reterr, r, "%s", err ? err : strerror(-r));
         if (!p->namespace && t != CAPI_PROVIDER_CERT_MANAGER)
-                return fail(reterr, -EBADMSG, "%s: no Namespace object (the Provider inventory needs one)", path);
+                return error_detail_set(reterr, -EBADMSG, "%s: no Namespace object (the Provider inventory needs one)", path);
         p->type = t;
         p->name = provider_table[t].name;
         p->label = provider_table[t].label;
@@ -334,11 +320,11 @@ int capi_repo_load(const char *dir, const CapiVersions *versions, CapiRepo **ret
                 return -ENOMEM;
         r = read_file(inv, &data, &size);
         if (r < 0)
-                return fail(reterr, r, "%s: %s", inv, strerror(-r));
+                return error_detail_set(reterr, r, "%s: %s", inv, strerror(-r));
         r = capi_components_parse(data, size, inv, CAPI_PROVIDER_CORE, "cluster-api", &repo->inventory_crds, NULL,
                                   &err);
         if (r < 0)
-                return fail(reterr, r, "%s", err ? err : strerror(-r));
+                return error_detail_set(reterr, r, "%s", err ? err : strerror(-r));
         /* clusterctl's own inventory CRD is labelled as clusterctl's, not
          * as the core provider's (cmd/clusterctl/client/cluster/inventory.go) */
         size_t i;
@@ -346,7 +332,7 @@ int capi_repo_load(const char *dir, const CapiVersions *versions, CapiRepo **ret
         json_array_foreach(repo->inventory_crds, i, o) {
                 json_t *labels = json_object_get(json_object_get(o, "metadata"), "labels");
                 if (!is_crd(o))
-                        return fail(reterr, -EBADMSG, "%s: %s %s is not a CustomResourceDefinition", inv,
+                        return error_detail_set(reterr, -EBADMSG, "%s: %s %s is not a CustomResourceDefinition", inv,
                                     str_member(o, "kind"), str_member(json_object_get(o, "metadata"), "name"));
                 json_object_del(labels, CAPI_PROVIDER_LABEL);
                 if (json_object_set_new(labels, CAPI_CLUSTERCTL_CORE_LABEL, json_string("inventory")) < 0)
@@ -450,7 +436,7 @@ static int apply_one(Install *in, const json_t *o) {
                         return 0;
                 }
                 if (!apply_retryable(&res) || now_usec() + backoff >= in->deadline) {
-                        r = fail(in->reterr, r, "applying %s: %s", what, res.error ? res.error : strerror(-r));
+                        r = error_detail_set(in->reterr, r, "applying %s: %s", what, res.error ? res.error : strerror(-r));
                         kube_result_done(&res);
                         return r;
                 }
@@ -480,7 +466,7 @@ static int wait_established(Install *in, const json_t *crd) {
         int r = kube_client_wait_sync(in->c, &call, &wait, &res);
 
         if (r < 0)
-                r = fail(in->reterr, r, "CustomResourceDefinition %s: %s", name, res.error ? res.error : strerror(-r));
+                r = error_detail_set(in->reterr, r, "CustomResourceDefinition %s: %s", name, res.error ? res.error : strerror(-r));
         kube_result_done(&res);
         return r;
 }
@@ -519,7 +505,7 @@ static int apply_set(Install *in, const json_t *objects, const char *what) {
                 KubeResult d;
                 r = kube_client_discover_sync(in->c, &d);
                 if (r < 0)
-                        r = fail(in->reterr, r, "discovery after installing CRDs: %s", d.error ? d.error : strerror(-r));
+                        r = error_detail_set(in->reterr, r, "discovery after installing CRDs: %s", d.error ? d.error : strerror(-r));
                 kube_result_done(&d);
                 if (r < 0)
                         return r;
@@ -573,13 +559,13 @@ static int probe_webhooks(Install *in, const char *namespace) {
                 bool transient = res.status >= 500 || res.status == 404 || res.status == 429 || res.status == 0;
                 kube_result_done(&res);
                 if (!transient)
-                        return fail(in->reterr, r, "webhook probe (dry-run create of Cluster %s/%s) refused: %s",
+                        return error_detail_set(in->reterr, r, "webhook probe (dry-run create of Cluster %s/%s) refused: %s",
                                     namespace, CAPI_PROBE_NAME, last ? last : "?");
                 if (now_usec() + backoff >= in->deadline) {
                         char d[32];
                         kube_format_duration(in->opts->timeout_usec ? in->opts->timeout_usec : CAPI_INSTALL_TIMEOUT_USEC,
                                              d, sizeof(d));
-                        return fail(in->reterr, -ETIMEDOUT,
+                        return error_detail_set(in->reterr, -ETIMEDOUT,
                                     "webhooks did not answer within %s (%u dry-run creates of a Cluster); last: %s", d,
                                     attempts, last ? last : "?");
                 }
@@ -597,10 +583,10 @@ int capi_install(KubeClient *c, const CapiRepo *repo, const CapiInstallOptions *
                 return -EINVAL;
         for (CapiProviderType t = CAPI_PROVIDER_CORE; t < _CAPI_PROVIDER_TYPE_MAX; t++)
                 if (!repo->present[t])
-                        return fail(reterr, -ENOENT, "%s: the %s provider is missing", repo->path,
+                        return error_detail_set(reterr, -ENOENT, "%s: the %s provider is missing", repo->path,
                                     provider_table[t].label);
         if (!repo->present[CAPI_PROVIDER_CERT_MANAGER] && !in.opts->without_cert_manager)
-                return fail(reterr, -ENOPKG,
+                return error_detail_set(reterr, -ENOPKG,
                             "%s has no cert-manager (cert-manager/VERSION/cert-manager.yaml): the providers' "
                             "webhooks need the certificates it issues; add it to the repository, or pass "
                             "--without-cert-manager when something else provides the webhook certificates",

@@ -26,7 +26,6 @@
  * The move does not carry status (docs/capi-pivot-k0s.md 1.8): after the
  * pivot the target's controllers rebuild it from the running machines. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +33,7 @@
 #include "cluster/fleet-objects.h"
 #include "cluster/kube-object.h"
 #include "core/cleanup.h"
+#include "core/error-detail.h"
 #include "core/log.h"
 #include "core/strutil.h"
 
@@ -46,21 +46,6 @@
 #define LABEL_CONTROL_PLANE_NAME "cluster.x-k8s.io/control-plane-name"
 #define LABEL_CP_WORKER "k0smotron.io/control-plane-worker-enabled"
 #define SSH_PORT 22
-
-static int fail(char **reterr, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char **reterr, int r, const char *fmt, ...) {
-        va_list ap;
-
-        if (reterr) {
-                free(*reterr);
-                *reterr = NULL;
-                va_start(ap, fmt);
-                if (vasprintf(reterr, fmt, ap) < 0)
-                        *reterr = NULL;
-                va_end(ap);
-        }
-        return r;
-}
 
 char *fleet_kubernetes_version(const char *k0s_version) {
         const char *plus = strchr(k0s_version, '+');
@@ -95,9 +80,9 @@ int fleet_members_from_status(const json_t *spec, const json_t *status, FleetMem
         size_t i, j, n = 0;
 
         if (!json_is_array(members))
-                return fail(reterr, -EINVAL, "coordinator status: no members array");
+                return error_detail_set(reterr, -EINVAL, "coordinator status: no members array");
         if (json_array_size(members) > FLEET_MEMBERS_MAX)
-                return fail(reterr, -E2BIG, "coordinator status: more than %u members", FLEET_MEMBERS_MAX);
+                return error_detail_set(reterr, -E2BIG, "coordinator status: more than %u members", FLEET_MEMBERS_MAX);
         v = calloc(json_array_size(members) + 1, sizeof(FleetMember));
         if (!v)
                 return -ENOMEM;
@@ -105,14 +90,14 @@ int fleet_members_from_status(const json_t *spec, const json_t *status, FleetMem
                 const char *name = json_string_value(json_object_get(m, "name")), *role = NULL;
 
                 if (!name)
-                        return fail(reterr, -EINVAL, "coordinator status: members[%zu] has no name", i);
+                        return error_detail_set(reterr, -EINVAL, "coordinator status: members[%zu] has no name", i);
                 json_array_foreach(inv, j, machine)
                         if (streq_ptr(json_string_value(json_object_get(machine, "name")), name)) {
                                 role = json_string_value(json_object_get(machine, "role"));
                                 break;
                         }
                 if (!role)
-                        return fail(reterr, -EINVAL, "member \"%s\" is not in the spec's inventory", name);
+                        return error_detail_set(reterr, -EINVAL, "member \"%s\" is not in the spec's inventory", name);
                 v[n++] = (FleetMember) { .name = name, .role = role,
                                          .address = json_string_value(json_object_get(m, "address")),
                                          .node = json_string_value(json_object_get(m, "node")) };
@@ -259,28 +244,28 @@ int fleet_objects_build(const json_t *spec, const FleetMember *members, size_t n
         if (!objects)
                 return -ENOMEM;
         if (!cfg || !cfg->endpoint_host || !*cfg->endpoint_host)
-                return fail(reterr, -EINVAL, "no control plane endpoint (host) configured");
+                return error_detail_set(reterr, -EINVAL, "no control plane endpoint (host) configured");
         b.cluster = json_string_value(json_object_get(json_object_get(spec, "fleet"), "name"));
         b.k0s_version = json_string_value(json_object_get(json_object_get(spec, "k0s"), "version"));
         if (!b.cluster || !b.k0s_version)
-                return fail(reterr, -EINVAL, "the spec has no fleet.name or k0s.version");
+                return error_detail_set(reterr, -EINVAL, "the spec has no fleet.name or k0s.version");
         if (n_members > FLEET_MEMBERS_MAX)
-                return fail(reterr, -E2BIG, "more than %u members", FLEET_MEMBERS_MAX);
+                return error_detail_set(reterr, -E2BIG, "more than %u members", FLEET_MEMBERS_MAX);
         b.ns = cfg->namespace ? cfg->namespace : FLEET_NAMESPACE_DEFAULT;
         b.user = cfg->ssh_user ? cfg->ssh_user : FLEET_SSH_USER_DEFAULT;
         b.port = cfg->endpoint_port ? cfg->endpoint_port : FLEET_ENDPOINT_PORT_DEFAULT;
         for (size_t i = 0; i < n_members; i++) {
                 const FleetMember *m = &members[i];
                 if (!m->name || !is_dns_label(m->name))
-                        return fail(reterr, -EINVAL, "member %zu: \"%s\" is not a DNS label", i,
+                        return error_detail_set(reterr, -EINVAL, "member %zu: \"%s\" is not a DNS label", i,
                                     m->name ? m->name : "(null)");
                 if (!streq_ptr(m->role, "seed") && !streq_ptr(m->role, "controller") &&
                     !streq_ptr(m->role, "worker"))
-                        return fail(reterr, -EINVAL, "member \"%s\": role \"%s\" is not seed, controller or worker",
+                        return error_detail_set(reterr, -EINVAL, "member \"%s\": role \"%s\" is not seed, controller or worker",
                                     m->name, m->role ? m->role : "(null)");
                 for (size_t j = 0; j < i; j++)
                         if (strcmp(members[j].name, m->name) == 0)
-                                return fail(reterr, -EINVAL, "member \"%s\" is listed twice", m->name);
+                                return error_detail_set(reterr, -EINVAL, "member \"%s\" is listed twice", m->name);
                 if (is_controller(m)) {
                         n_cp++;
                         if (m->node)
@@ -290,7 +275,7 @@ int fleet_objects_build(const json_t *spec, const FleetMember *members, size_t n
                         any_node = true;
         }
         if (any_node && !cfg->now)
-                return fail(reterr, -EINVAL, "members with nodes need a time for their conditions");
+                return error_detail_set(reterr, -EINVAL, "members with nodes need a time for their conditions");
         _cleanup_free_ char *kube_version = fleet_kubernetes_version(b.k0s_version), *cp_template = NULL,
                             *pool = NULL;
         if (!kube_version)
@@ -403,12 +388,12 @@ static int apply_main(KubeClient *c, const json_t *o, char **ret_uid, char **ret
         r = kube_client_call_sync(c, &call, &res);
         if (r < 0) {
                 describe(o, what, sizeof(what));
-                r = fail(reterr, r, "applying %s: %s", what, res.error ? res.error : strerror(-r));
+                r = error_detail_set(reterr, r, "applying %s: %s", what, res.error ? res.error : strerror(-r));
         } else if (ret_uid) {
                 const char *uid = json_string_value(json_object_get(json_object_get(res.object, "metadata"), "uid"));
                 *ret_uid = uid ? strdup(uid) : NULL;
                 if (!*ret_uid)
-                        r = uid ? -ENOMEM : fail(reterr, -EBADMSG, "the applied K0sControlPlane has no uid");
+                        r = uid ? -ENOMEM : error_detail_set(reterr, -EBADMSG, "the applied K0sControlPlane has no uid");
         }
         kube_result_done(&res);
         return r;
@@ -431,7 +416,7 @@ static int apply_status(KubeClient *c, const json_t *o, char **reterr) {
         r = kube_client_call_sync(c, &call, &res);
         if (r < 0) {
                 describe(o, what, sizeof(what));
-                r = fail(reterr, r, "writing the status of %s: %s", what, res.error ? res.error : strerror(-r));
+                r = error_detail_set(reterr, r, "writing the status of %s: %s", what, res.error ? res.error : strerror(-r));
         }
         kube_result_done(&res);
         return r;
@@ -477,7 +462,7 @@ static int find_left_alone(KubeClient *c, const char *ns, const char *cluster, c
                           .label_selector = selector };
         r = kube_client_list_all_sync(c, &call, &res);
         if (r < 0) {
-                r = fail(reterr, r, "listing the Machines of %s/%s: %s", ns, cluster,
+                r = error_detail_set(reterr, r, "listing the Machines of %s/%s: %s", ns, cluster,
                          res.error ? res.error : strerror(-r));
                 kube_result_done(&res);
                 return r;

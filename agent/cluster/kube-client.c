@@ -21,6 +21,7 @@
 #include "core/cleanup.h"
 #include "core/error-detail.h"
 #include "core/secret.h"
+#include "core/strutil.h"
 
 #define KUBE_QUERY_VALUE_MAX 4096u            /* a selector or continue token */
 
@@ -154,16 +155,6 @@ static int verb_index(KubeVerb v) {
                 if (verb_table[i].verb == v)
                         return (int) i;
         return -EINVAL;
-}
-
-static char *strdup_or_null(const char *s, bool *oom) {
-        char *d;
-        if (!s)
-                return NULL;
-        d = strdup(s);
-        if (!d)
-                *oom = true;
-        return d;
 }
 
 /* ---- Transfer ---- */

@@ -82,16 +82,6 @@ PivotGraph *pivot_graph_free(PivotGraph *g) {
         return NULL;
 }
 
-static char *strdup_null(const char *s, bool *oom) {
-        char *d;
-        if (!s)
-                return NULL;
-        d = strdup(s);
-        if (!d)
-                *oom = true;
-        return d;
-}
-
 static int type_add(PivotGraph *g, const char *group, const char *version, const char *kind, const char *plural,
                     bool namespaced, bool move_hierarchy, bool force_move) {
         PivotType *v, *t;
@@ -106,9 +96,9 @@ static int type_add(PivotGraph *g, const char *group, const char *version, const
         t = &v[g->n_types];
         *t = (PivotType) { .namespaced = namespaced, .move_hierarchy = move_hierarchy,
                            .force_move = force_move || move_hierarchy };
-        t->group = strdup_null(group, &oom);
-        t->kind = strdup_null(kind, &oom);
-        t->plural = strdup_null(plural, &oom);
+        t->group = strdup_or_null(group, &oom);
+        t->kind = strdup_or_null(kind, &oom);
+        t->plural = strdup_or_null(plural, &oom);
         if (*group ? asprintf(&t->api_version, "%s/%s", group, version) < 0
                    : !(t->api_version = strdup(version)))
                 t->api_version = NULL, oom = true;
@@ -202,11 +192,11 @@ int pivot_graph_add_object(PivotGraph *g, size_t type, json_t *obj, char **reter
                 return r;
         labels = json_object_get(meta_of(obj), "labels");
         annotations = json_object_get(meta_of(obj), "annotations");
-        n->uid = strdup_null(uid, &oom);
-        n->api_version = strdup_null(t->api_version, &oom);
-        n->kind = strdup_null(t->kind, &oom);
-        n->name = strdup_null(name, &oom);
-        n->namespace = t->namespaced ? strdup_null(ns, &oom) : NULL;
+        n->uid = strdup_or_null(uid, &oom);
+        n->api_version = strdup_or_null(t->api_version, &oom);
+        n->kind = strdup_or_null(t->kind, &oom);
+        n->name = strdup_or_null(name, &oom);
+        n->namespace = t->namespaced ? strdup_or_null(ns, &oom) : NULL;
         if (oom) {
                 node_done(n);
                 return -ENOMEM;
@@ -268,11 +258,11 @@ static int placeholder_add(PivotGraph *g, const json_t *ref, const char *ns, siz
         if (r < 0)
                 return r;
         n->placeholder = true;
-        n->uid = strdup_null(json_string_value(json_object_get(ref, "uid")), &oom);
-        n->api_version = strdup_null(json_string_value(json_object_get(ref, "apiVersion")), &oom);
-        n->kind = strdup_null(json_string_value(json_object_get(ref, "kind")), &oom);
-        n->name = strdup_null(json_string_value(json_object_get(ref, "name")), &oom);
-        n->namespace = strdup_null(ns, &oom);
+        n->uid = strdup_or_null(json_string_value(json_object_get(ref, "uid")), &oom);
+        n->api_version = strdup_or_null(json_string_value(json_object_get(ref, "apiVersion")), &oom);
+        n->kind = strdup_or_null(json_string_value(json_object_get(ref, "kind")), &oom);
+        n->name = strdup_or_null(json_string_value(json_object_get(ref, "name")), &oom);
+        n->namespace = strdup_or_null(ns, &oom);
         if (oom || !n->uid) {
                 node_done(n);
                 return -ENOMEM;

@@ -1,9 +1,11 @@
 /* strutil: small string helpers that several parsers share: one hex digit,
- * and membership in a NULL-terminated table of strings (reason codes), equality. */
+ * membership in a NULL-terminated table of strings (reason codes), equality,
+ * copying optional strings. */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Equal strings; NULL equals only NULL. */
@@ -29,4 +31,17 @@ static inline bool strv_contains(const char *const *v, const char *s) {
                 if (strcmp(v[i], s) == 0)
                         return true;
         return false;
+}
+
+/* A copy of `s`, NULL for NULL; on failure NULL and *oom set, so a struct's
+ * optional fields are copied in a row and checked once. */
+static inline char *strdup_or_null(const char *s, bool *oom) {
+        char *d;
+
+        if (!s)
+                return NULL;
+        d = strdup(s);
+        if (!d)
+                *oom = true;
+        return d;
 }

@@ -139,6 +139,10 @@ int boot_ignition_render(BootSegment *seg, const BootLease *lease, const uint8_t
                 .boot_initrd_sha512 = b->initrd_hash.sha512,
                 .fleet_ca_pem = ca,
                 .sponsor_url = sponsor ? sponsor : (b->m->coordinator ? NULL : joined),
+                /* a retried attempt, or a member booting again (from RAM, so
+                 * Ignition runs again): Ignition refuses to create a clevis
+                 * volume over the one it made, so open it instead */
+                .volume_exists = lease->volume_may_exist,
         };
         r = ignition_render(b->m->spec, &o, &config, reterr);
         if (r < 0)

@@ -162,6 +162,14 @@ int boot_leases_release(BootLeases *l, const char *machine) {
         return 0;
 }
 
+int boot_leases_set_volume(BootLeases *l, const char *machine, bool may_exist) {
+        ssize_t i = index_of(l, machine);
+        if (i < 0)
+                return -ENOENT;
+        l->leases[i]->volume_may_exist = may_exist;
+        return 0;
+}
+
 static bool live(const BootLease *lease, uint64_t now) {
         return now < lease->expires_usec;
 }
@@ -235,10 +243,12 @@ static json_t *lease_to_json(const BootLease *lease, uint64_t now) {
                 if (!o || json_array_append_new(events, o) < 0)
                         return NULL;
         }
-        return json_pack("{s:s, s:s, s:O, s:I, s:O, s:I}", "machine", lease->machine, "network",
+        /* the coordinator's names for the two modes (coordinator.h, CoordVolume) */
+        return json_pack("{s:s, s:s, s:O, s:I, s:s, s:O, s:I}", "machine", lease->machine, "network",
                          lease->network, "macs", macs, "expires_in_seconds",
-                         (json_int_t) (live(lease, now) ? (lease->expires_usec - now) / 1000000u : 0),
-                         "events", events, "events_dropped", (json_int_t) lease->events_dropped);
+                         (json_int_t) (live(lease, now) ? (lease->expires_usec - now) / 1000000u : 0), "volume",
+                         lease->volume_may_exist ? "existing-or-create" : "create", "events", events,
+                         "events_dropped", (json_int_t) lease->events_dropped);
 }
 
 json_t *boot_leases_to_json(const BootLeases *l, uint64_t now) {

@@ -52,6 +52,9 @@ typedef struct BootLease {
         uint8_t (*macs)[6];
         size_t n_macs;
         uint64_t granted_usec, expires_usec; /* CLOCK_MONOTONIC */
+        bool volume_may_exist; /* a previous attempt or boot may have made its data
+                                * volume: its Ignition config opens it (volume_exists)
+                                * rather than creating it (boot_leases_set_volume) */
         BootLeaseEvent events[BOOT_LEASE_EVENTS_MAX]; /* a ring: the newest n_events */
         size_t n_events;
         uint64_t events_dropped;
@@ -80,6 +83,11 @@ int boot_leases_grant(BootLeases *l, const Spec *spec, const char *machine, uint
                       unsigned seconds, BootLease **ret);
 /* -ENOENT when the machine holds no lease. */
 int boot_leases_release(BootLeases *l, const char *machine);
+/* Says whether `machine`'s data volume may exist already (the coordinator's
+ * lease "volume"), kept with its lease until released; a new lease starts
+ * with false (the operator's grants through the local API create it).
+ * -ENOENT when the machine holds no lease. */
+int boot_leases_set_volume(BootLeases *l, const char *machine, bool may_exist);
 /* The live lease holding `mac`, or NULL (none, or expired). */
 BootLease *boot_leases_find_mac(BootLeases *l, const uint8_t mac[6], uint64_t now);
 BootLease *boot_leases_find(BootLeases *l, const char *machine, uint64_t now);
@@ -95,7 +103,7 @@ size_t boot_leases_count(const BootLeases *l);
 void boot_lease_event(BootLease *lease, BootEvent ev, const uint8_t mac[6], uint64_t now,
                       const char *detail);
 
-/* {"leases": [{"machine", "network", "macs", "expires_in_seconds",
+/* {"leases": [{"machine", "network", "macs", "expires_in_seconds", "volume",
  *   "events": [{"event", "mac", "seconds", "detail"}], "events_dropped"}]}
  * with "seconds" counted from the grant. NULL on OOM. */
 json_t *boot_leases_to_json(const BootLeases *l, uint64_t now);

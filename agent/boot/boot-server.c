@@ -302,11 +302,19 @@ int boot_server_start(Manager *m) {
         return 0;
 }
 
+int boot_server_set_volume(BootServer *b, const char *machine, bool may_exist) {
+        return boot_leases_set_volume(b->leases, machine, may_exist);
+}
+
 int boot_server_grant(BootServer *b, const char *machine, unsigned seconds, const char **reterr) {
         const json_t *entry = spec_machine(b->m->spec, machine);
         const char *network = json_string_value(json_object_get(entry, "network"));
+        const char *unused;
         size_t i;
         int r;
+
+        if (!reterr)
+                reterr = &unused; /* a caller that only wants the errno */
 
         if (!network) {
                 *reterr = "no such machine in the inventory";

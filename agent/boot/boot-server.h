@@ -6,6 +6,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 
 typedef struct Manager Manager;
 typedef struct BootServer BootServer;
@@ -36,6 +37,10 @@ BootServer *boot_server_free(BootServer *b);
 int boot_server_grant(BootServer *b, const char *machine, unsigned seconds, const char **reterr);
 /* -ENOENT when the machine holds no lease. */
 int boot_server_release(BootServer *b, const char *machine);
+/* Whether `machine`'s data volume may exist already (its coordinator
+ * lease's "volume"): its Ignition config then opens the volume, never asks
+ * Ignition to create it (boot_leases_set_volume). -ENOENT: no lease. */
+int boot_server_set_volume(BootServer *b, const char *machine, bool may_exist);
 /* The lease table as JSON (boot_leases_to_json), plus the segments served:
  * {"segments": [{"network", "interface", "address", "http_port"}], "leases": [...]}. */
 json_t *boot_server_to_json(BootServer *b);

@@ -384,6 +384,12 @@ int ignition_render(const Spec *spec, const IgnitionRenderOptions *o, json_t **r
                         r = add_string_var(store, vars, &n_vars, "UNSEAL_UNIT", volume.unseal_unit, reterr);
                 if (r >= 0)
                         r = add_string_var(store, vars, &n_vars, "CRYPTSETUP_UNIT", volume.cryptsetup_unit, reterr);
+                /* what stratad's unseal phase does with a blank device
+                 * (unseal-phase.h): only a config that does not create the
+                 * volume lets it, for a retried or re-run first boot */
+                if (r >= 0)
+                        r = add_string_var(store, vars, &n_vars, "VOLUME_IF_BLANK",
+                                           o->volume_exists ? "create" : "refuse", reterr);
                 if (r >= 0)
                         r = add_var(store, vars, &n_vars, "CLEVIS", json_incref(volume.clevis));
                 if (r < 0)

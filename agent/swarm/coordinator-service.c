@@ -345,9 +345,10 @@ static int do_acquire(CoordinatorService *s, const char *member, const CoordRequ
         if (n < 0)
                 return n;
         for (int i = 0; i < n; i++) {
-                json_t *l = json_pack("{s:s, s:I, s:I, s:I, s:i}", "machine", g[i].machine, "token",
+                json_t *l = json_pack("{s:s, s:I, s:I, s:I, s:i, s:s}", "machine", g[i].machine, "token",
                                       (json_int_t) g[i].token, "expires_usec", (json_int_t) g[i].expires,
-                                      "deadline_usec", (json_int_t) g[i].deadline, "generation", g[i].generation);
+                                      "deadline_usec", (json_int_t) g[i].deadline, "generation", g[i].generation,
+                                      "volume", coord_volume_to_string(g[i].volume));
                 json_t *bmc = lease_bmc(s, member, g[i].machine);
 
                 if (!l || json_array_append_new(leases, l) < 0) {
@@ -392,10 +393,11 @@ static int do_heartbeat(CoordinatorService *s, const char *member, const CoordRe
                  * member dropped it as stale and would adopt it again */
                 if (!m->lease.holder || !streq(m->lease.holder, member) || now >= m->lease.expires)
                         continue;
-                json_t *l = json_pack("{s:s, s:I, s:I, s:I, s:i, s:b}", "machine", m->name, "token",
+                json_t *l = json_pack("{s:s, s:I, s:I, s:I, s:i, s:b, s:s}", "machine", m->name, "token",
                                       (json_int_t) m->lease.token, "expires_usec", (json_int_t) m->lease.expires,
                                       "deadline_usec", (json_int_t) m->lease.deadline, "generation",
-                                      m->generation, "cycled", m->lease.cycled);
+                                      m->generation, "cycled", m->lease.cycled, "volume",
+                                      coord_volume_to_string(coordinator_volume(m)));
                 bool known = false;
 
                 if (!l || json_array_append_new(held, l) < 0)

@@ -23,6 +23,11 @@ static const char *const action_names[_COORD_ACTION_MAX] = {
         [COORD_ACTION_POWER_OFF] = "power-off",
 };
 
+static const char *const volume_names[_COORD_VOLUME_MAX] = {
+        [COORD_VOLUME_CREATE] = "create",
+        [COORD_VOLUME_EXISTING_OR_CREATE] = "existing-or-create",
+};
+
 /* Lease events the holder may report, and the state each moves the machine
  * to (the boot server's event names, boot-leases.h, plus "failed"). */
 static const struct {
@@ -56,6 +61,29 @@ CoordAction coord_action_from_string(const char *s) {
                 if (streq(action_names[i], s))
                         return (CoordAction) i;
         return _COORD_ACTION_INVALID;
+}
+
+const char *coord_volume_to_string(CoordVolume v) {
+        return v >= 0 && v < _COORD_VOLUME_MAX ? volume_names[v] : NULL;
+}
+
+CoordVolume coord_volume_from_string(const char *s) {
+        for (size_t i = 0; s && i < _COORD_VOLUME_MAX; i++)
+                if (streq(volume_names[i], s))
+                        return (CoordVolume) i;
+        return _COORD_VOLUME_INVALID;
+}
+
+CoordVolume coordinator_volume(const CoordMachine *m) {
+        return m->volume_may_exist || m->state == COORD_MEMBER ? COORD_VOLUME_EXISTING_OR_CREATE
+                                                                : COORD_VOLUME_CREATE;
+}
+
+/* Events after which the machine's Ignition has run, or may have, with
+ * the config that creates the data volume: Ignition fetches the sysext
+ * only after its config. */
+static bool event_config_served(const char *event) {
+        return streq(event, "ignition-served") || streq(event, "sysext-served");
 }
 
 static bool state_is_leased(CoordState s) {
@@ -361,6 +389,7 @@ int coordinator_acquire(Coordinator *c, const char *member, unsigned want, const
                         .expires = m->lease.expires,
                         .deadline = m->lease.deadline,
                         .generation = m->generation,
+                        .volume = coordinator_volume(m),
                 };
         }
         return (int) n;
@@ -458,6 +487,12 @@ int coordinator_report(Coordinator *c, const char *member, const char *machine, 
         r = text_set(&m->last_event, event);
         if (r < 0)
                 return r;
+        /* This lease's config is served already (it was rendered from this
+         * lease's mode); a retry or a reboot must find the volume, not
+         * have Ignition refuse to create it over itself. Never cleared:
+         * Strata never wipes a disk, so it never becomes blank for us. */
+        if (event_config_served(event))
+                m->volume_may_exist = true;
         /* Events arrive in order from one holder, but never move a machine back. */
         if (to > m->state)
                 machine_set_state(m, to, now);
@@ -524,6 +559,7 @@ int coordinator_admitted(Coordinator *c, const char *machine, uint64_t began, ui
         event_add(c, now, "admitted", machine, m->lease.holder, m->lease.token, m->last_event);
         lease_clear(&m->lease);
         machine_set_state(m, COORD_MEMBER, now);
+        m->volume_may_exist = true;
         m->retry_after = 0;
         (void) text_set(&m->reason, NULL);
         if (!member_add(c, machine, m->generation, now))
@@ -671,6 +707,8 @@ static json_t *machine_to_json(const CoordMachine *m) {
                 (void) json_object_set_new(o, "last_event", json_string(m->last_event));
         if (m->reason)
                 (void) json_object_set_new(o, "reason", json_string(m->reason));
+        if (m->volume_may_exist)
+                (void) json_object_set_new(o, "volume_may_exist", json_true());
         return o;
 }
 
@@ -755,6 +793,12 @@ int coordinator_load_json(Coordinator *c, const json_t *doc, char **reterr) {
                 m->attempts = (unsigned) json_integer_value(json_object_get(e, "attempts"));
                 m->retry_after = (uint64_t) json_integer_value(json_object_get(e, "retry_after"));
                 m->since = (uint64_t) json_integer_value(json_object_get(e, "since"));
+                /* absent in journals from before it was kept: a member's
+                 * volume exists (coordinator_volume()); for the others the
+                 * last event tells whether a config was served */
+                m->volume_may_exist = json_is_true(json_object_get(e, "volume_may_exist")) ||
+                                      (json_string_value(json_object_get(e, "last_event")) &&
+                                       event_config_served(json_string_value(json_object_get(e, "last_event"))));
                 if (text_set(&m->last_event, json_string_value(json_object_get(e, "last_event"))) < 0 ||
                     text_set(&m->reason, json_string_value(json_object_get(e, "reason"))) < 0)
                         return -ENOMEM;

@@ -90,6 +90,9 @@ typedef struct CoordMachine {
         CoordLease lease;
         char *last_event;    /* the last lease event reported, e.g. "kernel-served" */
         char *reason;        /* why it failed or was retried */
+        bool volume_may_exist; /* a lease of it got its Ignition config served, or it was
+                                * a member: its data volume may exist, so its next config
+                                * must not ask Ignition to create it (journaled) */
 } CoordMachine;
 
 typedef struct CoordMember {
@@ -120,11 +123,29 @@ typedef struct Coordinator {
         json_t *audit;           /* events not yet written to the audit log (the service drains it) */
 } Coordinator;
 
+/* What a lease's Ignition config does with the machine's data volume
+ * (the lease's "volume" on the wire): create it (Ignition's storage.luks,
+ * which refuses any device that is not blank), or open the one a previous
+ * attempt or boot made, creating it only if the device is still blank
+ * (rendered with volume_exists; stratad's unseal phase creates it then). */
+typedef enum CoordVolume {
+        COORD_VOLUME_CREATE,
+        COORD_VOLUME_EXISTING_OR_CREATE,
+        _COORD_VOLUME_MAX,
+        _COORD_VOLUME_INVALID = -EINVAL,
+} CoordVolume;
+
+const char *coord_volume_to_string(CoordVolume v);
+CoordVolume coord_volume_from_string(const char *s);
+/* The volume mode of `m`'s next (or current) lease. */
+CoordVolume coordinator_volume(const CoordMachine *m);
+
 /* One granted lease, as acquire returns it. */
 typedef struct CoordGrant {
         const char *machine;     /* borrowed from the Coordinator */
         uint64_t token, expires, deadline;
         int generation;
+        CoordVolume volume;
 } CoordGrant;
 
 /* Builds the coordinator for the spec's inventory: the seed `seed` (which
@@ -168,7 +189,8 @@ int coordinator_fence(Coordinator *c, const char *member, const char *machine, u
 
 /* The holder reports a lease event of its machine (the boot server's event
  * names) and the machine moves on: booting from the first DHCP offer,
- * attesting once its Ignition was served. "failed" (with `reason`) ends the
+ * attesting once its Ignition was served (from then on its data volume may
+ * exist: every later lease carries COORD_VOLUME_EXISTING_OR_CREATE). "failed" (with `reason`) ends the
  * attempt. Errors as coordinator_lease_check(); -EINVAL unknown event. */
 int coordinator_report(Coordinator *c, const char *member, const char *machine, uint64_t token, const char *event,
                        const char *reason, uint64_t now);

@@ -9,6 +9,7 @@
 #include "core/cleanup.h"
 #include "core/error-detail.h"
 #include "core/strutil.h"
+#include "swarm/coordinator.h"
 
 /* Which fields a lease entry of each list carries. */
 typedef enum LeaseList {
@@ -113,6 +114,15 @@ static int lease_read(const json_t *e, const char *path, LeaseList list, LeaseRe
         if (r < 0)
                 return r;
         l->generation = (int) gen;
+        if (json_object_get(e, "volume")) {
+                const char *v = json_string_value(json_object_get(e, "volume"));
+                CoordVolume mode = coord_volume_from_string(v);
+
+                if (mode < 0)
+                        return error_detail_set(reterr, -EBADMSG, "%s.volume: not \"create\" or \"existing-or-create\"",
+                                                path);
+                l->volume_may_exist = mode == COORD_VOLUME_EXISTING_OR_CREATE;
+        }
         if (json_object_get(e, "bmc")) {
                 if (!json_is_object(json_object_get(e, "bmc")))
                         return error_detail_set(reterr, -EBADMSG, "%s.bmc: not an object", path);

@@ -27,6 +27,8 @@ typedef struct LeaseReplyLease {
         bool cycled;             /* held: the power cycle was fenced already */
         char *status;            /* heartbeat leases: "ok", "done" or an error code */
         json_t *bmc;             /* acquire and held: the BMC handed over, or NULL (a new reference) */
+        bool volume_may_exist;   /* acquire and held: "volume": "existing-or-create" (absent or
+                                  * "create": false, as coordinators before it meant) */
 } LeaseReplyLease;
 
 typedef struct LeaseReply {

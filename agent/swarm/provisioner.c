@@ -56,6 +56,7 @@ typedef struct Held {
         char *machine;
         uint64_t token, expires;
         int generation;
+        bool volume_may_exist; /* the lease's "volume": its data volume may exist already */
         Step step;
         bool busy;           /* a step is in flight */
         BmcClient *bmc;
@@ -554,6 +555,8 @@ static void held_kick(Held *h) {
                 int r;
 
                 r = p->m->boot ? boot_server_grant(p->m->boot, h->machine, boot_lease_seconds(p), &why) : -ENOMEDIUM;
+                if (r >= 0)
+                        r = boot_server_set_volume(p->m->boot, h->machine, h->volume_may_exist);
                 if (r < 0) {
                         report(p, h, "failed", why ? why : "this member serves no boot on the machine's network");
                         return;
@@ -647,6 +650,7 @@ static void on_acquired(Provisioner *p, int r, unsigned status, json_t *reply, v
                         log_error_errno(-ENOMEM, "Cannot track a lease");
                         return;
                 }
+                h->volume_may_exist = l->volume_may_exist;
                 audit(p, h, "lease-granted", 0, NULL);
                 log_info("Leased %s (token %llu, generation %d)", machine, (unsigned long long) h->token,
                          h->generation);
@@ -751,6 +755,7 @@ static void on_heartbeat(Provisioner *p, int r, unsigned status, json_t *reply, 
                 h = held_add(p, machine, l->token, l->expires_usec, l->generation, l->cycled ? STEP_WATCH : STEP_START);
                 if (!h)
                         return (void) log_error_errno(-ENOMEM, "Cannot track a lease");
+                h->volume_may_exist = l->volume_may_exist;
                 audit(p, h, "lease-adopted", 0, h->step == STEP_WATCH ? "power cycle already fenced" : NULL);
                 if (l->bmc) {
                         _cleanup_free_ char *err = NULL;
@@ -760,8 +765,9 @@ static void on_heartbeat(Provisioner *p, int r, unsigned status, json_t *reply, 
                                 continue;
                         }
                 }
-                if (h->step == STEP_WATCH && p->m->boot)
-                        (void) boot_server_grant(p->m->boot, machine, boot_lease_seconds(p), NULL);
+                if (h->step == STEP_WATCH && p->m->boot &&
+                    boot_server_grant(p->m->boot, machine, boot_lease_seconds(p), NULL) >= 0)
+                        (void) boot_server_set_volume(p->m->boot, machine, h->volume_may_exist);
                 held_kick(h);
         }
         for (i = 0; i < p->n_held; i++)

@@ -6,6 +6,7 @@
  * explain a failed call in the report. */
 #include "unseal/luks.h"
 
+#include <blkid.h>
 #include <errno.h>
 #include <jose/jose.h>
 #include <libcryptsetup.h>
@@ -402,6 +403,120 @@ int luks_unlock(const char *device, const char *name, const UnsealOptions *o, Un
                 return -ENOENT;
         }
         return -ENOKEY;
+}
+
+/* ---- create: a blank device becomes the data volume ---------------------- */
+
+DEFINE_CLEANUP(blkid_probe, blkid_free_probe);
+
+int luks_probe(const char *device, LuksDeviceKind *ret, char **ret_what) {
+        _cleanup_(blkid_free_probep) blkid_probe pr = NULL;
+        const char *type = NULL, *version = NULL;
+        char *what = NULL;
+        int r;
+
+        pr = blkid_new_probe_from_filename(device);
+        if (!pr)
+                return errno > 0 ? -errno : -EIO;
+        /* as wipefs and Ignition (which asks blkid) see it: every signature
+         * and partition table, not only the first usable filesystem */
+        blkid_probe_enable_superblocks(pr, 1);
+        blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_VERSION);
+        blkid_probe_enable_partitions(pr, 1);
+        blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
+        r = blkid_do_safeprobe(pr);
+        if (r == 1) {
+                *ret = LUKS_DEVICE_BLANK;
+                what = strdup("nothing");
+        } else if (r == -2) {
+                *ret = LUKS_DEVICE_OTHER;
+                what = strdup("ambiguous signatures");
+        } else if (r == 0) {
+                (void) blkid_probe_lookup_value(pr, "TYPE", &type, NULL);
+                (void) blkid_probe_lookup_value(pr, "VERSION", &version, NULL);
+                if (type) {
+                        *ret = strcmp(type, "crypto_LUKS") == 0 && version && strcmp(version, "2") == 0
+                                       ? LUKS_DEVICE_LUKS2
+                                       : LUKS_DEVICE_OTHER;
+                        if (asprintf(&what, "%s%s%s", type, version ? " version " : "", version ? version : "") < 0)
+                                what = NULL;
+                } else {
+                        *ret = LUKS_DEVICE_OTHER;
+                        (void) blkid_probe_lookup_value(pr, "PTTYPE", &type, NULL);
+                        if (asprintf(&what, "a %s partition table", type ? type : "partition table or signature") < 0)
+                                what = NULL;
+                }
+        } else
+                return -EIO;
+        if (ret_what)
+                *ret_what = what;
+        else
+                free(what);
+        return 0;
+}
+
+int luks_create(const char *device, const char *pin, const json_t *config, const UnsealOptions *o,
+                UnsealReport *report, int *ret_keyslot) {
+        _cleanup_(luks_close) Luks l = { .device = device, .report = report };
+        _cleanup_secret_ Secret *pass = NULL;
+        _cleanup_free_ char *compact = NULL, *what = NULL;
+        char why[LUKS_LOG_LINE_MAX + 16];
+        LuksDeviceKind kind;
+        int slot, r;
+
+        r = luks_passphrase_new(&pass);
+        if (r < 0)
+                return r;
+        /* encrypt before writing anything: a bad config or an unreachable
+         * server leaves the device blank, to be tried again */
+        r = unseal_encrypt(o, pin, config, pass->data, pass->size, &compact, report);
+        if (r < 0)
+                return r;
+        /* again right before formatting, whatever the caller saw */
+        r = luks_probe(device, &kind, &what);
+        if (r < 0) {
+                unseal_report_add(report, device, "cannot probe: %s", strerror(-r));
+                return r;
+        }
+        if (kind != LUKS_DEVICE_BLANK) {
+                unseal_report_add(report, device, "not blank (holds %s): not formatted", what ? what : "something");
+                return -EEXIST;
+        }
+        r = crypt_init(&l.cd, device);
+        if (r < 0) {
+                unseal_report_add(report, device, "cannot open: %s", strerror(-r));
+                return r;
+        }
+        crypt_set_log_callback(l.cd, luks_on_log, &l);
+        const struct crypt_pbkdf_type pbkdf = {
+                .type = CRYPT_KDF_PBKDF2,
+                .hash = LUKS_PBKDF_HASH_DEFAULT,
+                .iterations = LUKS_PBKDF_ITERATIONS,
+                .flags = CRYPT_PBKDF_NO_BENCHMARK,
+        };
+        r = crypt_set_pbkdf_type(l.cd, &pbkdf);
+        /* the volume key is libcryptsetup's own random one, wiped with the
+         * handle; aes-xts-plain64 with 512 bits, cryptsetup's default */
+        if (r >= 0)
+                r = crypt_format(l.cd, CRYPT_LUKS2, "aes", "xts-plain64", NULL, NULL, 64, NULL);
+        if (r < 0) {
+                unseal_report_add(report, device, "formatting LUKS2 failed: %s%s", strerror(-r),
+                                  luks_why(&l, why, sizeof(why)));
+                return r;
+        }
+        slot = crypt_keyslot_add_by_volume_key(l.cd, CRYPT_ANY_SLOT, NULL, 0, (const char *) pass->data,
+                                               pass->size);
+        if (slot < 0) {
+                unseal_report_add(report, device, "adding the keyslot failed: %s%s", strerror(-slot),
+                                  luks_why(&l, why, sizeof(why)));
+                return slot;
+        }
+        r = luks_token_import(&l, slot, compact, device);
+        if (r < 0)
+                return r;
+        if (ret_keyslot)
+                *ret_keyslot = slot;
+        return 0;
 }
 
 /* ---- regen: following tang key rotation ---------------------------------- */

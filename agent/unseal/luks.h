@@ -19,6 +19,7 @@
  *   -EIO, -ENOMEM, other -errno from libcryptsetup: local faults */
 #pragma once
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
 
@@ -61,6 +62,33 @@ int luks_unlock(const char *device, const char *name, const UnsealOptions *o, Un
  * compared as RFC 4122 text, case-insensitively), nothing to do;
  * -EEXIST: active and not provably this volume. */
 int luks_active_match(bool active, const char *active_uuid, const char *uuid);
+
+/* What a data-volume device holds, judged as Ignition and cryptsetup judge
+ * it before formatting (libblkid: filesystem, RAID, crypto signatures and
+ * partition tables): nothing, a LUKS2 header, or anything else. */
+typedef enum LuksDeviceKind {
+        LUKS_DEVICE_BLANK,
+        LUKS_DEVICE_LUKS2,
+        LUKS_DEVICE_OTHER, /* another signature, LUKS1, or several (ambiguous) */
+        _LUKS_DEVICE_KIND_MAX,
+        _LUKS_DEVICE_KIND_INVALID = -EINVAL,
+} LuksDeviceKind;
+
+/* Probes DEVICE; *ret_what names what was found ("nothing", "crypto_LUKS
+ * version 2", "ext4", "a dos partition table", "ambiguous signatures"),
+ * a new string (may be NULL). -errno when it cannot be read. */
+int luks_probe(const char *device, LuksDeviceKind *ret, char **ret_what);
+
+/* Creates the data volume on a blank DEVICE as Ignition's storage.luks with
+ * a clevis binding does (LUKS2, one keyslot holding a random passphrase,
+ * its clevis token encrypted with (pin, config), no other key anywhere),
+ * in an order that cannot strand it: the passphrase is encrypted before
+ * anything is written (an unreachable tang server leaves the device
+ * blank), and it is the first and only keyslot, so no temporary key is
+ * added and removed. Probes again first: -EEXIST (reported) when DEVICE is
+ * not blank; nothing is ever wiped. The keyslot in *ret_keyslot. */
+int luks_create(const char *device, const char *pin, const json_t *config, const UnsealOptions *o,
+                UnsealReport *report, int *ret_keyslot);
 
 typedef struct LuksRegenResult {
         size_t n;

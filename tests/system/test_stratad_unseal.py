@@ -94,3 +94,65 @@ def test_policy_command_matches_spec():
     assert pin == "sss" and cfg["t"] == 2
     assert [t["url"] for t in cfg["pins"]["tang"]] == ["http://192.0.2.10:7500", "http://198.51.100.10:7500"]
     assert cfg["pins"]["tpm2"] == {"pcr_bank": "sha256", "key": "ecc", "pcr_ids": "7"}
+
+
+def test_unseal_phase_creates_volume_on_blank_device(start, tmp_path, tang, swtpm):
+    """A node whose config did not create the volume (a retried attempt, a
+    re-run of Ignition: STRATA_VOLUME_IF_BLANK=create from volume.env) finds
+    the device blank: it makes it the volume, bound by the spec's policy,
+    and opens it with that binding."""
+    img = str(tmp_path / "data.img")
+    subprocess.run(["truncate", "-s", "32M", img], check=True)
+    spec = spec_with_policy(tmp_path, img, tang.url, 2)
+    d = start(spec=spec, env={"STRATA_TCTI": swtpm.tcti, "STRATA_VOLUME_IF_BLANK": "create"}, args=["--unseal-test"])
+    d.wait_ready()
+    d.wait_phase("attest")
+    out = d.output()
+    assert "Created the data volume on blank " + img in out
+    assert "Verified data volume " + img in out
+    dump = subprocess.run(["cryptsetup", "luksDump", img], capture_output=True, text=True, check=True).stdout
+    assert dump.split("Version:")[1].split("\n")[0].strip() == "2"
+    assert "clevis" in dump
+
+
+def test_unseal_phase_refuses_other_signature(start, tmp_path, tang, swtpm):
+    """Anything but blank or LUKS2 is refused with what was found; the
+    device is never written."""
+    img = str(tmp_path / "data.img")
+    subprocess.run(["truncate", "-s", "32M", img], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", img], check=True, capture_output=True)
+    with open(img, "rb") as f:
+        before = f.read()
+    spec = spec_with_policy(tmp_path, img, tang.url, 2)
+    d = start(spec=spec, env={"STRATA_TCTI": swtpm.tcti, "STRATA_VOLUME_IF_BLANK": "create"}, args=["--unseal-test"])
+    d.wait_ready()
+    d.wait_phase("unseal")
+    import time
+    deadline = time.monotonic() + 15
+    while "retrying in" not in d.output():
+        assert time.monotonic() < deadline, d.output()
+        time.sleep(0.1)
+    out = d.output()
+    assert "Data volume device " + img + " holds ext4" in out and "never wipes" in out
+    assert d.status()["phase"] == "unseal"
+    with open(img, "rb") as f:
+        assert f.read() == before
+
+
+def test_unseal_phase_blank_without_create_is_refused(start, tmp_path, tang, swtpm):
+    """Without the flag (a config that created the volume) a blank device is
+    not made into one: something erased it, and the operator must look."""
+    img = str(tmp_path / "data.img")
+    subprocess.run(["truncate", "-s", "32M", img], check=True)
+    spec = spec_with_policy(tmp_path, img, tang.url, 2)
+    d = start(spec=spec, env={"STRATA_TCTI": swtpm.tcti}, args=["--unseal-test"])
+    d.wait_ready()
+    d.wait_phase("unseal")
+    import time
+    deadline = time.monotonic() + 15
+    while "retrying in" not in d.output():
+        assert time.monotonic() < deadline, d.output()
+        time.sleep(0.1)
+    assert "Created the data volume" not in d.output()
+    with open(img, "rb") as f:
+        assert f.read(1 << 20) == b"\0" * (1 << 20)

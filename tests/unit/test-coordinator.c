@@ -475,6 +475,97 @@ static void test_coordinator_acquire_prefers_fewer_attempts(void **state) {
         assert_string_equal(g.machine, "m3");
 }
 
+/* The retry bug the lab found: a lease whose Ignition config was served
+ * leaves a volume behind, so every later lease must not ask Ignition to
+ * create it again; a lease that never got that far still creates it. */
+static void test_coordinator_volume_create_until_config_served(void **state) {
+        _cleanup_fixture_ Fixture f = fixture_make(&prov_default);
+        Coordinator *c = f.c;
+        const char *east[] = { "east" };
+        CoordGrant g;
+
+        (void) state;
+        assert_string_equal(coord_volume_to_string(COORD_VOLUME_CREATE), "create");
+        assert_string_equal(coord_volume_to_string(COORD_VOLUME_EXISTING_OR_CREATE), "existing-or-create");
+        assert_int_equal(coord_volume_from_string("existing-or-create"), COORD_VOLUME_EXISTING_OR_CREATE);
+        assert_int_equal(coord_volume_from_string("wipe"), -EINVAL);
+        assert_null(coord_volume_to_string(_COORD_VOLUME_MAX));
+
+        g = grant1(c, "seed", east, 1, T0);
+        assert_string_equal(g.machine, "m1");
+        assert_int_equal(g.volume, COORD_VOLUME_CREATE);
+        /* as far as the kernel: no config, no volume */
+        assert_int_equal(coordinator_report(c, "seed", "m1", g.token, "kernel-served", NULL, T0 + SEC), 0);
+        assert_int_equal(coordinator_release(c, "seed", "m1", g.token, "shutting down", T0 + 2 * SEC), 0);
+        g = grant1(c, "seed", east, 1, T0 + 3 * SEC);
+        assert_string_equal(g.machine, "m1");
+        assert_int_equal(g.volume, COORD_VOLUME_CREATE);
+        /* its Ignition config was served: from now on the volume may exist */
+        assert_int_equal(coordinator_report(c, "seed", "m1", g.token, "ignition-served", NULL, T0 + 4 * SEC), 0);
+        assert_true(M(c, "m1")->volume_may_exist);
+        assert_int_equal(coordinator_release(c, "seed", "m1", g.token, "shutting down", T0 + 5 * SEC), 0);
+        g = grant1(c, "seed", east, 1, T0 + 6 * SEC);
+        assert_string_equal(g.machine, "m1");
+        assert_int_equal(g.volume, COORD_VOLUME_EXISTING_OR_CREATE);
+        /* and a failed attempt keeps it for the retry */
+        assert_int_equal(coordinator_report(c, "seed", "m1", g.token, "failed", "ignition failed", T0 + 7 * SEC), 0);
+        assert_int_equal(M(c, "m1")->state, COORD_UNKNOWN);
+        assert_int_equal(coordinator_volume(M(c, "m1")), COORD_VOLUME_EXISTING_OR_CREATE);
+        /* the others are untouched */
+        assert_int_equal(coordinator_volume(M(c, "m2")), COORD_VOLUME_CREATE);
+}
+
+/* "sysext-served" comes after Ignition fetched its config: the same. A
+ * member (admitted, or joined by hand) has a volume whatever its events. */
+static void test_coordinator_volume_sysext_and_member(void **state) {
+        _cleanup_fixture_ Fixture f = fixture_make(&prov_default);
+        Coordinator *c = f.c;
+        const char *east[] = { "east" };
+        CoordGrant g;
+
+        (void) state;
+        g = grant1(c, "seed", east, 1, T0);
+        assert_int_equal(coordinator_report(c, "seed", g.machine, g.token, "sysext-served", NULL, T0 + SEC), 0);
+        assert_int_equal(coordinator_volume(M(c, g.machine)), COORD_VOLUME_EXISTING_OR_CREATE);
+        assert_int_equal(coordinator_volume(M(c, "m3")), COORD_VOLUME_CREATE);
+        assert_int_equal(coordinator_admitted(c, "m3", T0, T0 + 2 * SEC), 0);
+        assert_int_equal(M(c, "m3")->state, COORD_MEMBER);
+        assert_int_equal(coordinator_volume(M(c, "m3")), COORD_VOLUME_EXISTING_OR_CREATE);
+}
+
+/* The flag survives a restart of the seed (the journal), and a journal
+ * from before it was kept is read from the last lease event. */
+static void test_coordinator_volume_journaled(void **state) {
+        _cleanup_fixture_ Fixture f = fixture_make(&prov_default);
+        _cleanup_fixture_ Fixture f2 = fixture_make(&prov_default);
+        _cleanup_fixture_ Fixture f3 = fixture_make(&prov_default);
+        json_auto_t *doc = NULL;
+        _cleanup_free_ char *err = NULL;
+        const char *east[] = { "east" };
+        const json_t *e;
+        size_t i;
+        CoordGrant g;
+
+        (void) state;
+        g = grant1(f.c, "seed", east, 1, T0);
+        assert_int_equal(coordinator_report(f.c, "seed", "m1", g.token, "ignition-served", NULL, T0 + SEC), 0);
+        assert_int_equal(coordinator_report(f.c, "seed", "m1", g.token, "failed", "boot stopped", T0 + 2 * SEC), 0);
+        doc = coordinator_to_json(f.c);
+        assert_non_null(doc);
+        assert_int_equal(coordinator_load_json(f2.c, doc, &err), 0);
+        assert_int_equal(coordinator_volume(M(f2.c, "m1")), COORD_VOLUME_EXISTING_OR_CREATE);
+        assert_int_equal(coordinator_volume(M(f2.c, "m2")), COORD_VOLUME_CREATE);
+        /* an older journal: no volume_may_exist, the last event tells */
+        json_array_foreach(json_object_get(doc, "machines"), i, e) {
+                assert_true(!json_object_get(e, "volume_may_exist") ||
+                            streq(json_string_value(json_object_get(e, "name")), "m1"));
+                (void) json_object_del((json_t *) e, "volume_may_exist");
+        }
+        assert_int_equal(coordinator_load_json(f3.c, doc, &err), 0);
+        assert_int_equal(coordinator_volume(M(f3.c, "m1")), COORD_VOLUME_EXISTING_OR_CREATE);
+        assert_int_equal(coordinator_volume(M(f3.c, "m2")), COORD_VOLUME_CREATE);
+}
+
 static void test_coordinator_acquire_tokens_increase(void **state) {
         _cleanup_fixture_ Fixture f = fixture_make(&(Prov) { .fanout = 3, .retries = 3, .lease_seconds = 300,
                                                               .deadline_seconds = 1800 });
@@ -1832,6 +1923,9 @@ int main(void) {
                 cmocka_unit_test(test_coordinator_acquire_any_network),
                 cmocka_unit_test(test_coordinator_acquire_spreads_bmc_load),
                 cmocka_unit_test(test_coordinator_acquire_prefers_fewer_attempts),
+                cmocka_unit_test(test_coordinator_volume_create_until_config_served),
+                cmocka_unit_test(test_coordinator_volume_sysext_and_member),
+                cmocka_unit_test(test_coordinator_volume_journaled),
                 cmocka_unit_test(test_coordinator_acquire_tokens_increase),
                 cmocka_unit_test(test_coordinator_acquire_generation),
                 cmocka_unit_test(test_coordinator_cap_seed_drops_to_one),

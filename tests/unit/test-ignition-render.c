@@ -432,6 +432,28 @@ static void test_ignition_render_volume_exists(void **state) {
         assert_non_null(unit(c, "var-lib-k0s.mount"));
         assert_non_null(strstr(dropin(c, UNSEAL_UNIT, "50-strata-volume.conf"), "STRATA_VOLUME_NAME=strata-data\n"));
         assert_true(json_is_true(json_object_get(unit(c, "systemd-cryptsetup@strata\\x2ddata.service"), "mask")));
+        /* stratad's unseal phase (and strata-unseal@) learn they may make a
+         * blank device into the volume, as Ignition would have */
+        {
+                _cleanup_free_ char *env = file_text(c, "/etc/strata/volume.env");
+                assert_string_equal(env, "STRATA_VOLUME_IF_BLANK=create\n");
+                assert_non_null(strstr(dropin(c, "stratad.service", "50-strata-volume.conf"),
+                                       "EnvironmentFile=-/etc/strata/volume.env\n"));
+                assert_non_null(strstr(dropin(c, UNSEAL_UNIT, "50-strata-volume.conf"),
+                                       "EnvironmentFile=-/etc/strata/volume.env\n"));
+        }
+        /* the creating config: Ignition makes the volume, a blank device later is refused */
+        {
+                json_auto_t *created = NULL;
+                _cleanup_free_ char *env = NULL;
+
+                o.volume_exists = false;
+                created = render_ok(s, &o);
+                assert_non_null(json_object_get(json_object_get(created, "storage"), "luks"));
+                env = file_text(created, "/etc/strata/volume.env");
+                assert_string_equal(env, "STRATA_VOLUME_IF_BLANK=refuse\n");
+                o.volume_exists = true;
+        }
         /* without a volume in the spec the flag changes nothing */
         {
                 _cleanup_spec_ Spec *plain = rack();
@@ -1076,7 +1098,7 @@ static void test_unit_name_escape(void **state) {
 /* Every placeholder any template uses, so each expands completely. */
 static void test_template_every_template_expands(void **state) {
         json_auto_t *store = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:b},"
-                                       "s:s,s:s,s:s,s:s,s:s}",
+                                       "s:s,s:s,s:s,s:s,s:s,s:s}",
                                        "IGNITION_VERSION", "3.3.0", "MACHINE", "m", "ROLE", "worker", "FLEET", "f",
                                        "SPEC_JSON", "{}", "SYSEXT_NAME", SYSEXT, "SYSEXT_SOURCE", SOURCE,
                                        "SYSEXT_SHA512", SHA512, "FLEET_CA_PEM", fleet_ca, "VOLUME_NAME", "v",
@@ -1084,7 +1106,7 @@ static void test_template_every_template_expands(void **state) {
                                        "CRYPTSETUP_UNIT", "systemd-cryptsetup@v.service", "SPONSOR_URL",
                                        "https://192.0.2.11:7443", "CLEVIS", "tpm2", 1, "BOOT_BASE_URL",
                                        "http://192.0.2.11:8080/boot/52-54-00-0a-00-02", "BOOT_KERNEL", "k", "BOOT_INITRD",
-                                       "i", "BOOT_KERNEL_SHA512", SHA512, "BOOT_INITRD_SHA512", SHA512);
+                                       "i", "BOOT_KERNEL_SHA512", SHA512, "BOOT_INITRD_SHA512", SHA512, "VOLUME_IF_BLANK", "create");
         TemplateVar vars[32];
         size_t n = 0;
         const char *key;

@@ -41,6 +41,8 @@ static void test_lease_reply_acquire_ok(void **state) {
         assert_int_equal(r.leases[0].deadline_usec, 9);
         assert_int_equal(r.leases[0].generation, 2);
         assert_null(r.leases[0].bmc);
+        /* no "volume": a coordinator from before it, whose configs always create */
+        assert_false(r.leases[0].volume_may_exist);
         assert_string_equal(json_string_value(json_object_get(r.leases[1].bmc, "endpoint")), "https://10.0.0.9");
         assert_int_equal(r.n_held, 0);
 }
@@ -62,6 +64,29 @@ static void test_lease_reply_heartbeat_ok(void **state) {
         assert_int_equal(r.n_held, 1);
         assert_true(r.held[0].cycled);
         assert_int_equal(r.held[0].deadline_usec, 100);
+}
+
+/* The lease's "volume": whether the machine's config may find its data
+ * volume made by an earlier attempt or boot (coordinator.h, CoordVolume). */
+static void test_lease_reply_volume(void **state) {
+        _cleanup_(lease_reply_clear) LeaseReply r = {}, h = {};
+        _cleanup_free_ char *err = NULL;
+        const char *text = "{" BASE ",\"leases\":[{\"machine\":\"m1\",\"token\":7,\"expires_usec\":5,"
+                           "\"deadline_usec\":9,\"generation\":2,\"volume\":\"existing-or-create\"},"
+                           "{\"machine\":\"m2\",\"token\":8,\"expires_usec\":5,\"deadline_usec\":9,"
+                           "\"generation\":2,\"volume\":\"create\"}]}";
+        const char *held = "{" BASE ",\"leases\":[],\"held\":[{\"machine\":\"m1\",\"token\":7,"
+                           "\"expires_usec\":99,\"deadline_usec\":100,\"generation\":1,\"cycled\":false,"
+                           "\"volume\":\"existing-or-create\"}]}";
+
+        (void) state;
+        assert_int_equal(parse(COORD_OP_ACQUIRE, 200, text, &r, &err), 0);
+        assert_int_equal(r.n_leases, 2);
+        assert_true(r.leases[0].volume_may_exist);
+        assert_false(r.leases[1].volume_may_exist);
+        assert_int_equal(parse(COORD_OP_HEARTBEAT, 200, held, &h, &err), 0);
+        assert_int_equal(h.n_held, 1);
+        assert_true(h.held[0].volume_may_exist);
 }
 
 static void test_lease_reply_error_reply(void **state) {
@@ -130,6 +155,14 @@ static const struct {
           "{" BASE ",\"leases\":[{\"machine\":\"m1\",\"token\":7,\"expires_usec\":1,\"deadline_usec\":1,"
           "\"generation\":1,\"bmc\":\"https://x\"}]}",
           "$.leases[0].bmc: not an object", -EBADMSG },
+        { COORD_OP_ACQUIRE,
+          "{" BASE ",\"leases\":[{\"machine\":\"m1\",\"token\":7,\"expires_usec\":1,\"deadline_usec\":1,"
+          "\"generation\":1,\"volume\":\"wipe\"}]}",
+          "$.leases[0].volume: not \"create\" or \"existing-or-create\"", -EBADMSG },
+        { COORD_OP_ACQUIRE,
+          "{" BASE ",\"leases\":[{\"machine\":\"m1\",\"token\":7,\"expires_usec\":1,\"deadline_usec\":1,"
+          "\"generation\":1,\"volume\":true}]}",
+          "$.leases[0].volume: not \"create\"", -EBADMSG },
         { COORD_OP_ACQUIRE, "{" BASE ",\"leases\":[" GRANT("m1", 7) "," GRANT("m1", 8) "]}",
           "$.leases[1].machine: \"m1\" named twice", -EBADMSG },
         { COORD_OP_HEARTBEAT, "{" BASE ",\"leases\":[]}", "$.held: missing", -EBADMSG },
@@ -187,6 +220,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_lease_reply_acquire_ok),
                 cmocka_unit_test(test_lease_reply_heartbeat_ok),
+                cmocka_unit_test(test_lease_reply_volume),
                 cmocka_unit_test(test_lease_reply_error_reply),
                 cmocka_unit_test(test_lease_reply_base_only),
                 cmocka_unit_test(test_lease_reply_bad),

@@ -12,6 +12,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "api/boot-api.h"
+#include "cluster/cluster-service.h"
 #include "core/cleanup.h"
 #include "core/log.h"
 #include "core/manager.h"
@@ -60,6 +61,10 @@ static int api_status(const HttpRequest *req, HttpResponse *resp, void *userdata
                 "file", m->spec_path, "machines", (json_int_t) spec_n_machines(m->spec),
                 "peers", "leases");
         if (!doc)
+                return -ENOMEM;
+        /* on the seed with a bootstrap cluster: where Cluster API and the
+         * pivot stand */
+        if (m->cluster && json_object_set_new(doc, "cluster", cluster_service_status(m->cluster)) < 0)
                 return -ENOMEM;
         return local_api_respond_json(resp, 200, doc);
 }

@@ -11,8 +11,14 @@
  * The main loop only decides (a timer, and a kick when members change)
  * and records the outcome in the service's own StateStore (STATE_DIR,
  * separate from stratad's so the worker never shares one with the main
- * thread): "cluster-service" {bootstrap_installed, pivoted}, and the
- * pivot's journal, so a restart resumes instead of starting over. */
+ * thread): "cluster-service" {bootstrap_installed, pivoted, adopted (the
+ * pauses taken off in the new cluster after the pivot)}, and the
+ * pivot's journal, so a restart resumes instead of starting over. A pivot
+ * the journal says has begun and not finished is resumed before any other
+ * job, and nothing else touches either cluster until it has finished (a
+ * sync of the bootstrap cluster would re-create what it deleted). A
+ * failed job is retried with backoff (cluster_service_backoff_usec); the
+ * error stays in the status until a job succeeds. */
 #pragma once
 
 #include <jansson.h>
@@ -21,6 +27,13 @@
 #include <systemd/sd-event.h>
 
 #define CLUSTER_SERVICE_POLL_USEC (10u * 1000000u)
+/* A failed job is tried again after the poll interval, doubling per
+ * failure in a row up to this. */
+#define CLUSTER_SERVICE_BACKOFF_MAX_USEC (300ull * 1000000u)
+/* At shutdown, how long to wait for a running job before leaving it to
+ * end with the process (an install may wait minutes for webhooks; the
+ * pivot's journal makes an exit mid-job a crash it resumes from). */
+#define CLUSTER_SERVICE_STOP_WAIT_USEC (5ull * 1000000u)
 #define CLUSTER_SERVICE_REPO_DEFAULT STRATA_DATADIR "/capi-repo"
 #define CLUSTER_SERVICE_STATE_NAME "cluster-service"
 #define CLUSTER_SERVICE_NODES_MAX 100000u /* Nodes looked at when judging the target ready */
@@ -62,6 +75,16 @@ static inline void cluster_service_freep(ClusterService **s) {
  * step at once instead of at the next tick. */
 void cluster_service_kick(ClusterService *s);
 
-/* For the local API: {"state", "bootstrap_installed", "pivoted",
- * "job", "last_error", "fleet_objects", "left_alone"}. New reference. */
+/* For the local API: {"state" (waiting-for-bootstrap-cluster, installing,
+ * bootstrap, pivoting, self-managed), "bootstrap_installed", "pivoted", "adopted",
+ * "job" (running now), "last_error", "failures" (in a row),
+ * "retry_in_seconds" (the backoff left), "fleet_objects", "left_alone",
+ * "bootstrap_kubeconfig", "target_kubeconfig", and once a pivot has begun
+ * "pivot": {"phase", "steps"} (the journal's). New reference; NULL on
+ * ENOMEM. */
 json_t *cluster_service_status(const ClusterService *s);
+
+/* The wait before the next try after `failures` (>= 1) failed jobs in a
+ * row: poll_usec (0: CLUSTER_SERVICE_POLL_USEC) doubling per failure, at
+ * most CLUSTER_SERVICE_BACKOFF_MAX_USEC. */
+uint64_t cluster_service_backoff_usec(uint64_t poll_usec, unsigned failures);

@@ -153,6 +153,74 @@ static json_t *condition_true(const char *type, const char *now) {
         return json_pack("{s:s, s:s, s:s}", "type", type, "status", "True", "lastTransitionTime", now);
 }
 
+int fleet_object_owner(const json_t *o, char **ret_key, bool *ret_controller) {
+        const json_t *meta = json_object_get(o, "metadata");
+        const char *kind = json_string_value(json_object_get(o, "kind"));
+        const char *name = json_string_value(json_object_get(meta, "name"));
+        const char *cluster = json_string_value(json_object_get(json_object_get(meta, "labels"), LABEL_CLUSTER_NAME));
+        const char *owner_kind = NULL, *owner_name = NULL;
+        bool controller = false;
+
+        *ret_key = NULL;
+        *ret_controller = false;
+        if (!kind || !name || !cluster)
+                return 0;
+        if (streq(kind, "RemoteCluster") || streq(kind, "K0sControlPlane"))
+                owner_kind = "Cluster", owner_name = cluster, controller = true;
+        else if (streq(kind, "RemoteMachineTemplate"))
+                owner_kind = "Cluster", owner_name = cluster;
+        else if (streq(kind, "Machine") &&
+                 json_object_get(json_object_get(meta, "labels"), LABEL_CONTROL_PLANE))
+                owner_kind = "K0sControlPlane", owner_name = cluster, controller = true;
+        else if (streq(kind, "Machine"))
+                owner_kind = "Cluster", owner_name = cluster;
+        else if (streq(kind, "K0sControllerConfig") || streq(kind, "K0sWorkerConfig") || streq(kind, "RemoteMachine"))
+                owner_kind = "Machine", owner_name = name, controller = true;
+        else
+                return 0;
+        if (asprintf(ret_key, "%s/%s", owner_kind, owner_name) < 0) {
+                *ret_key = NULL;
+                return -ENOMEM;
+        }
+        *ret_controller = controller;
+        return 0;
+}
+
+static const char *owner_api_version(const char *owner_kind) {
+        return streq(owner_kind, "K0sControlPlane") ? API_CONTROLPLANE : API_CLUSTER;
+}
+
+/* Sets `o`'s ownerReferences to its owner when cfg->uids knows it (the
+ * controller Machines' K0sControlPlane also from cfg->control_plane_uid). */
+static int set_owner(json_t *o, const FleetObjectsConfig *cfg) {
+        _cleanup_free_ char *key = NULL;
+        const char *uid, *slash;
+        bool controller;
+        json_t *owners;
+        int r;
+
+        r = fleet_object_owner(o, &key, &controller);
+        if (r < 0 || !key)
+                return r;
+        uid = json_string_value(json_object_get(cfg->uids, key));
+        if (!uid && strncmp(key, "K0sControlPlane/", 16) == 0)
+                uid = cfg->control_plane_uid;
+        if (!uid)
+                return 0;
+        slash = strchr(key, '/');
+        _cleanup_free_ char *kind = strndup(key, (size_t) (slash - key));
+        if (!kind)
+                return -ENOMEM;
+        owners = controller ? json_pack("[{s:s, s:s, s:s, s:s, s:b, s:b}]", "apiVersion", owner_api_version(kind),
+                                        "kind", kind, "name", slash + 1, "uid", uid, "controller", 1,
+                                        "blockOwnerDeletion", 1)
+                            : json_pack("[{s:s, s:s, s:s, s:s}]", "apiVersion", owner_api_version(kind), "kind", kind,
+                                        "name", slash + 1, "uid", uid);
+        if (!owners || json_object_set_new(json_object_get(o, "metadata"), "ownerReferences", owners) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 static int build_member(Build *b, const FleetMember *m, json_t *objects) {
         bool cp = is_controller(m);
         const char *address = m->address ? m->address : m->name;
@@ -351,6 +419,12 @@ int fleet_objects_build(const json_t *spec, const FleetMember *members, size_t n
                 if (r < 0)
                         return r;
         }
+        if (cfg->uids) {
+                size_t i;
+                json_array_foreach(objects, i, o)
+                        if ((r = set_owner(o, cfg)) < 0)
+                                return r;
+        }
         *ret_objects = take_ptr(objects);
         return 0;
 }
@@ -392,8 +466,12 @@ static int apply_main(KubeClient *c, const json_t *o, char **ret_uid, char **ret
         } else if (ret_uid) {
                 const char *uid = json_string_value(json_object_get(json_object_get(res.object, "metadata"), "uid"));
                 *ret_uid = uid ? strdup(uid) : NULL;
-                if (!*ret_uid)
-                        r = uid ? -ENOMEM : error_detail_set(reterr, -EBADMSG, "the applied K0sControlPlane has no uid");
+                if (!*ret_uid && uid)
+                        r = -ENOMEM;
+                else if (!*ret_uid) {
+                        describe(o, what, sizeof(what));
+                        r = error_detail_set(reterr, -EBADMSG, "the applied %s has no uid", what);
+                }
         }
         kube_result_done(&res);
         return r;
@@ -422,27 +500,85 @@ static int apply_status(KubeClient *c, const json_t *o, char **reterr) {
         return r;
 }
 
-static int apply_all(KubeClient *c, const json_t *objects, bool stop_at_control_plane, char **ret_cp_uid,
-                     FleetSyncResult *res, char **reterr) {
-        const json_t *o;
-        size_t i;
+/* Applies `o` and its status, and records its uid in `uids` under
+ * "Kind/name". */
+static int apply_one(KubeClient *c, const json_t *o, json_t *uids, FleetSyncResult *res, char **reterr) {
+        _cleanup_free_ char *uid = NULL, *key = NULL;
+        KubeObjectRef ref;
         int r;
 
-        json_array_foreach(objects, i, o) {
-                bool is_cp = streq_ptr(json_string_value(json_object_get(o, "kind")), "K0sControlPlane");
-
-                r = apply_main(c, o, is_cp ? ret_cp_uid : NULL, reterr);
+        r = apply_main(c, o, &uid, reterr);
+        if (r < 0)
+                return r;
+        res->applied++;
+        if (json_object_get(o, "status")) {
+                r = apply_status(c, o, reterr);
                 if (r < 0)
                         return r;
-                res->applied++;
-                if (json_object_get(o, "status")) {
-                        r = apply_status(c, o, reterr);
+                res->status_written++;
+        }
+        kube_object_ref(o, &ref);
+        if (asprintf(&key, "%s/%s", ref.kind ? ref.kind : "", ref.name ? ref.name : "") < 0)
+                return -ENOMEM;
+        return json_object_set_new(uids, key, json_string(uid)) < 0 ? -ENOMEM : 0;
+}
+
+/* Rounds of build-and-apply: each round applies the objects whose owner
+ * is known by then (or who have none), so every object is applied once,
+ * already carrying its owner reference: Cluster level first, then the
+ * Machines, then what the Machines own. */
+static int apply_all(KubeClient *c, const json_t *spec, const FleetMember *members, size_t n_members,
+                     const FleetObjectsConfig *cfg, FleetSyncResult *res, char **reterr) {
+        json_auto_t *uids = json_object(), *done = NULL;
+        FleetObjectsConfig round_cfg = *cfg;
+        size_t total = SIZE_MAX, n_done = 0;
+        int r;
+
+        if (!uids)
+                return -ENOMEM;
+        for (unsigned round = 0; n_done < total; round++) {
+                /* the uids this round's objects were built with: an object
+                 * whose owner is applied later in the round waits for the
+                 * next, which builds it with that uid */
+                json_auto_t *objects = NULL, *known = json_copy(uids);
+                size_t before = n_done, i;
+                json_t *o;
+
+                if (!known)
+                        return -ENOMEM;
+                round_cfg.uids = known;
+                r = fleet_objects_build(spec, members, n_members, &round_cfg, &objects, reterr);
+                if (r < 0)
+                        return r;
+                if (!done) {
+                        total = json_array_size(objects);
+                        done = json_array();
+                        for (i = 0; done && i < total; i++)
+                                if (json_array_append_new(done, json_false()) < 0)
+                                        return -ENOMEM;
+                        if (!done)
+                                return -ENOMEM;
+                }
+                json_array_foreach(objects, i, o) {
+                        _cleanup_free_ char *owner = NULL;
+                        bool controller;
+
+                        if (json_is_true(json_array_get(done, i)))
+                                continue;
+                        r = fleet_object_owner(o, &owner, &controller);
                         if (r < 0)
                                 return r;
-                        res->status_written++;
+                        if (owner && !json_object_get(known, owner))
+                                continue; /* its owner is not applied yet */
+                        r = apply_one(c, o, uids, res, reterr);
+                        if (r < 0)
+                                return r;
+                        json_array_set_new(done, i, json_true());
+                        n_done++;
                 }
-                if (is_cp && stop_at_control_plane)
-                        return 0;
+                if (n_done == before)
+                        return error_detail_set(reterr, -EINVAL, "fleet objects: %zu object(s) whose owner is not among them",
+                                    total - n_done);
         }
         return 0;
 }
@@ -488,28 +624,11 @@ static int find_left_alone(KubeClient *c, const char *ns, const char *cluster, c
 int fleet_objects_sync(KubeClient *c, const json_t *spec, const FleetMember *members, size_t n_members,
                        const FleetObjectsConfig *cfg, FleetSyncResult *ret, char **reterr) {
         FleetSyncResult res = { .left_alone = json_array() };
-        json_auto_t *first = NULL, *objects = NULL;
-        _cleanup_free_ char *cp_uid = NULL;
-        FleetObjectsConfig cfg2;
         int r;
 
         if (!res.left_alone)
                 return -ENOMEM;
-        r = fleet_objects_build(spec, members, n_members, cfg, &first, reterr);
-        if (r < 0)
-                goto fail;
-        r = apply_all(c, first, true, &cp_uid, &res, reterr);
-        if (r < 0)
-                goto fail;
-        cfg2 = *cfg;
-        cfg2.control_plane_uid = cp_uid;
-        r = fleet_objects_build(spec, members, n_members, &cfg2, &objects, reterr);
-        if (r < 0)
-                goto fail;
-        /* the prefix up to the control plane is applied again: a no-op
-         * for the server, and it keeps this loop simple */
-        res.applied = res.status_written = 0;
-        r = apply_all(c, objects, false, NULL, &res, reterr);
+        r = apply_all(c, spec, members, n_members, cfg, &res, reterr);
         if (r < 0)
                 goto fail;
         r = find_left_alone(c, cfg->namespace ? cfg->namespace : FLEET_NAMESPACE_DEFAULT,

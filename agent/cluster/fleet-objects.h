@@ -48,6 +48,12 @@ typedef struct FleetObjectsConfig {
         /* The K0sControlPlane's uid: controller Machines get their
          * controller ownerReference to it. NULL: left out (first pass). */
         const char *control_plane_uid;
+        /* uids of objects on the cluster, "Kind/name" -> uid (a JSON
+         * object; NULL: none known). Each object whose owner is found here
+         * gets the ownerReference the paused controllers would have set
+         * (fleet_object_owner); without it the pivot finds no owner chain
+         * to the Cluster and refuses to leave the object behind. */
+        const json_t *uids;
         /* RFC 3339 time for condition lastTransitionTime; required when a
          * member has a node (the adopted status carries conditions). */
         const char *now;
@@ -82,13 +88,23 @@ typedef struct FleetSyncResult {
 void fleet_sync_result_done(FleetSyncResult *r);
 
 /* Builds and applies the objects (synchronous calls: the CLI, tests or a
- * worker thread owning `c`): a first pass up to the K0sControlPlane to
- * learn its uid, then everything with the owner references; status
+ * worker thread owning `c`), each once and after its owner, so that it
+ * carries its owner reference (fleet_object_owner) from the start; status
  * through the status subresource; finally lists the cluster's Machines
  * and logs those no member matches (left alone). -errno of the failing
  * request with *reterr naming the object. */
 int fleet_objects_sync(KubeClient *c, const json_t *spec, const FleetMember *members, size_t n_members,
                        const FleetObjectsConfig *cfg, FleetSyncResult *ret, char **reterr);
+
+/* The owner the Cluster API controllers give `o` (an object of
+ * fleet_objects_build): the Cluster owns the RemoteCluster and the
+ * K0sControlPlane (as its controller), the RemoteMachineTemplate and the
+ * workers' Machines (adopted, not as controller); the K0sControlPlane
+ * controls its Machines; a Machine controls its bootstrap config and
+ * RemoteMachine. *ret_key is "Kind/name" (malloc'd), *ret_controller whether
+ * the reference is the controller's. 0 with *ret_key NULL: no owner
+ * (Namespace, Cluster). -ENOMEM. */
+int fleet_object_owner(const json_t *o, char **ret_key, bool *ret_controller);
 
 /* "v1.30.1" from "v1.30.1+k0s.0" (a Machine's version has no k0s suffix);
  * malloc'd, NULL on ENOMEM. */

@@ -401,7 +401,24 @@ def test_fleet_objects_follow_members(installed, tmp_path):
     assert machines(kube) == ["r1-ctl1", "r1-seed", "r2-wrk1"]
     assert get(kube, "controlplane.cluster.x-k8s.io/v1beta1", "k0scontrolplanes", "rack-a")["spec"]["replicas"] == 2
     w = get(kube, "cluster.x-k8s.io/v1beta1", "machines", "r2-wrk1")
-    assert "ownerReferences" not in w["metadata"]
+    # a worker's Machine is the Cluster's, adopted as CAPI's machine
+    # controller adopts a Machine without owner (not as controller)
+    cl = get(kube, "cluster.x-k8s.io/v1beta1", "clusters", "rack-a")
+    assert [(r["kind"], r["uid"], r.get("controller")) for r in w["metadata"]["ownerReferences"]] == \
+        [("Cluster", cl["metadata"]["uid"], None)]
+    # and what a Machine owns is its: the pivot follows these to the Cluster
+    for plural, api in (("k0sworkerconfigs", "bootstrap.cluster.x-k8s.io/v1beta1"),
+                        ("remotemachines", "infrastructure.cluster.x-k8s.io/v1beta1")):
+        o = get(kube, api, plural, "r2-wrk1")
+        assert [(r["kind"], r["uid"], r["controller"]) for r in o["metadata"]["ownerReferences"]] == \
+            [("Machine", w["metadata"]["uid"], True)]
+    for plural, api, name in (("remoteclusters", "infrastructure.cluster.x-k8s.io/v1beta1", "rack-a"),
+                              ("k0scontrolplanes", "controlplane.cluster.x-k8s.io/v1beta1", "rack-a"),
+                              ("remotemachinetemplates", "infrastructure.cluster.x-k8s.io/v1beta1",
+                               "rack-a-controllers")):
+        o = get(kube, api, plural, name)
+        assert [(r["kind"], r["uid"]) for r in o["metadata"]["ownerReferences"]] == \
+            [("Cluster", cl["metadata"]["uid"])], plural
     assert w["spec"]["bootstrap"]["configRef"]["kind"] == "K0sWorkerConfig"
     get(kube, "bootstrap.cluster.x-k8s.io/v1beta1", "k0sworkerconfigs", "r2-wrk1")
     rm = get(kube, "infrastructure.cluster.x-k8s.io/v1beta1", "remotemachines", "r1-ctl1")

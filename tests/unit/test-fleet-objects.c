@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cluster/fleet-objects.h"
+#include "core/cleanup.h"
 
 static const char spec_text[] =
         "{\"fleet\":{\"name\":\"rack-a\"},\"k0s\":{\"version\":\"v1.30.1+k0s.0\"},"
@@ -138,6 +139,58 @@ static void test_fleet_objects_build_owner(void **state) {
         assert_null(json_object_get(json_object_get(find(objects, "Machine", "w1"), "metadata"), "ownerReferences"));
 }
 
+/* The owners the paused CAPI controllers would set, from the uids given:
+ * the pivot follows them to the Cluster (an object without a chain would
+ * be left behind). */
+static void test_fleet_objects_build_owners_from_uids(void **state) {
+        json_auto_t *uids = json_pack("{s:s, s:s, s:s, s:s}", "Cluster/rack-a", "cluster-uid", "K0sControlPlane/rack-a",
+                                      "kcp-uid", "Machine/seed", "seed-uid", "Machine/w1", "w1-uid");
+        FleetObjectsConfig cfg = { .endpoint_host = "vip.example", .uids = uids };
+        json_auto_t *objects = build(five, 5, &cfg);
+        static const struct {
+                const char *kind, *name, *owner_kind, *uid;
+                bool controller;
+        } want[] = {
+                { "RemoteCluster", "rack-a", "Cluster", "cluster-uid", true },
+                { "K0sControlPlane", "rack-a", "Cluster", "cluster-uid", true },
+                { "RemoteMachineTemplate", "rack-a-controllers", "Cluster", "cluster-uid", false },
+                { "Machine", "seed", "K0sControlPlane", "kcp-uid", true },
+                { "Machine", "w1", "Cluster", "cluster-uid", false },
+                { "K0sControllerConfig", "seed", "Machine", "seed-uid", true },
+                { "RemoteMachine", "seed", "Machine", "seed-uid", true },
+                { "K0sWorkerConfig", "w1", "Machine", "w1-uid", true },
+                { "RemoteMachine", "w1", "Machine", "w1-uid", true },
+        };
+        (void) state;
+
+        for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+                const json_t *o = find(objects, want[i].kind, want[i].name);
+                const json_t *owners = json_object_get(json_object_get(o, "metadata"), "ownerReferences");
+                _cleanup_free_ char *key = NULL;
+                bool controller = false;
+
+                assert_non_null(o);
+                assert_int_equal(json_array_size(owners), 1);
+                assert_string_equal(path_str(json_array_get(owners, 0), "kind"), want[i].owner_kind);
+                assert_string_equal(path_str(json_array_get(owners, 0), "uid"), want[i].uid);
+                assert_int_equal(json_is_true(json_object_get(json_array_get(owners, 0), "controller")),
+                                 want[i].controller);
+                assert_int_equal(fleet_object_owner(o, &key, &controller), 0);
+                assert_non_null(key);
+                assert_int_equal(controller, want[i].controller);
+        }
+        /* an owner whose uid is not known yet: no reference (sync applies
+         * the object in a later round) */
+        assert_null(json_object_get(json_object_get(find(objects, "RemoteMachine", "ctl1"), "metadata"),
+                                    "ownerReferences"));
+        /* the Namespace and the Cluster have no owner */
+        _cleanup_free_ char *none = NULL;
+        bool c = true;
+        assert_int_equal(fleet_object_owner(find(objects, "Cluster", "rack-a"), &none, &c), 0);
+        assert_null(none);
+        assert_false(c);
+}
+
 static void test_fleet_objects_build_adopted_status(void **state) {
         FleetMember m[] = {
                 { .name = "seed", .role = "seed", .address = "192.0.2.11", .node = "seed" },
@@ -248,6 +301,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_fleet_objects_build_set),
                 cmocka_unit_test(test_fleet_objects_build_owner),
+                cmocka_unit_test(test_fleet_objects_build_owners_from_uids),
                 cmocka_unit_test(test_fleet_objects_build_adopted_status),
                 cmocka_unit_test(test_fleet_objects_build_paused),
                 cmocka_unit_test(test_fleet_objects_build_refusals),

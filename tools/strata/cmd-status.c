@@ -1,7 +1,7 @@
 /* `strata status [--json] [--watch [SECONDS]]`: the node's state from
- * stratad's local API, and the fleet's provisioning state when this node
- * coordinates it (GET /v1/fleet); --watch redraws it like top until
- * SIGINT. */
+ * stratad's local API (with the Cluster API service's, on the seed), and
+ * the fleet's provisioning state when this node coordinates it (GET
+ * /v1/fleet); --watch redraws it like top until SIGINT. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <signal.h>
@@ -154,6 +154,33 @@ static void print_fleet(FILE *f, const json_t *fl) {
                 fprintf(f, "%-10s (%u more; see strata status --json)\n", "", failed - STATUS_FAILURES_MAX);
 }
 
+/* The Cluster API section (the seed, with a bootstrap cluster): where the
+ * install and the pivot stand, and the last error with its backoff. */
+static void print_cluster(FILE *f, const json_t *cl) {
+        const json_t *pivot = json_object_get(cl, "pivot");
+        const char *job = json_string_value(json_object_get(cl, "job"));
+        const char *err = json_string_value(json_object_get(cl, "last_error"));
+        long long retry = (long long) json_integer_value(json_object_get(cl, "retry_in_seconds"));
+
+        fprintf(f, "\n%-10s %s%s%s%s\n", "CLUSTER", str_or_dash(cl, "state"), job ? " (running: " : "",
+                job ? job : "", job ? ")" : "");
+        fprintf(f, "%-10s bootstrap %s, pivoted %s, %lld fleet objects, %lld Machines left alone\n", "CAPI",
+                json_is_true(json_object_get(cl, "bootstrap_installed")) ? "installed" : "not installed",
+                json_is_true(json_object_get(cl, "pivoted")) ? "yes" : "no",
+                (long long) json_integer_value(json_object_get(cl, "fleet_objects")),
+                (long long) json_integer_value(json_object_get(cl, "left_alone")));
+        if (pivot)
+                fprintf(f, "%-10s phase %s, %lld journal steps\n", "PIVOT", str_or_dash(pivot, "phase"),
+                        (long long) json_integer_value(json_object_get(pivot, "steps")));
+        long long failures = (long long) json_integer_value(json_object_get(cl, "failures"));
+        if (err && failures > 0 && retry > 0)
+                fprintf(f, "%-10s %s (%lld failure(s) in a row, next try in %llds)\n", "ERROR", err, failures, retry);
+        else if (err && failures > 0)
+                fprintf(f, "%-10s %s (%lld failure(s) in a row, trying again)\n", "ERROR", err, failures);
+        else if (err)
+                fprintf(f, "%-10s %s\n", "WAITING", err); /* the target is not ready yet */
+}
+
 /* One status report on `f`: 0, or -errno (already said on stderr). */
 static int status_once(const CliContext *ctx, FILE *f) {
         json_auto_t *st = NULL, *fleet = NULL;
@@ -184,6 +211,8 @@ static int status_once(const CliContext *ctx, FILE *f) {
         fprintf(f, "%-10s %s\n", "VERSION", str_or_dash(st, "version"));
         print_list(f, "PEERS", json_object_get(st, "peers"));
         print_list(f, "LEASES", json_object_get(st, "leases"));
+        if (json_is_object(json_object_get(st, "cluster")))
+                print_cluster(f, json_object_get(st, "cluster"));
         if (fleet)
                 print_fleet(f, fleet);
         return 0;

@@ -1266,6 +1266,7 @@ class Sim:
         rep["bmc_power_ons"] = sum(len(m.power_ons) for m in self.machines)
         rep["logs"] = self.logs
         rep["work"] = self.work
+        rep["namespace_prefix"] = f"ssim-{self.pid}-"
         if self.args.kill_seed:
             rep["seed_kills"] = self.kills
         if self.args.halt_after:

@@ -5,12 +5,9 @@
 #include "unseal/unseal-phase.h"
 
 #include <errno.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 #include <unistd.h>
@@ -24,16 +21,10 @@
 #include "swarm/swarm.h"
 #include "unseal/luks.h"
 #include "unseal/policy.h"
+#include "unseal/volume.h"
 
 #define LOG_MESSAGE_ID_UNSEALED      "5d1e2f7a8b9c4d3e9f0a1b2c3d4e5f60"
 #define LOG_MESSAGE_ID_UNSEAL_FAILED "9a8b7c6d5e4f4a3b8c2d1e0f9a8b7c6d"
-
-/* data-volume-create.json's filesystem: ext4 labelled strata-data, with
- * state/ (0700) and k0s/ (0755) on it. */
-#define UNSEAL_MKFS "mkfs.ext4"
-#define UNSEAL_FS_LABEL "strata-data"
-
-extern char **environ;
 
 struct UnsealPhase {
         Manager *m;
@@ -54,115 +45,19 @@ UnsealPhase *unseal_phase_free(UnsealPhase *p) {
         return NULL;
 }
 
-UnsealVolumeAction unseal_volume_decide(int kind, bool create_if_blank) {
-        switch (kind) {
-        case LUKS_DEVICE_LUKS2:
-                return UNSEAL_VOLUME_OPEN;
-        case LUKS_DEVICE_BLANK:
-                return create_if_blank ? UNSEAL_VOLUME_CREATE : UNSEAL_VOLUME_REFUSE;
-        default:
-                return UNSEAL_VOLUME_REFUSE;
-        }
+static void unseal_log_report(const UnsealReport *report, int level) {
+        for (size_t i = 0; i < report->n_lines; i++)
+                log_struct(level, 0, LOG_FIELDS({ "STRATA_PHASE", "unseal" }), "%s", report->lines[i]);
 }
 
-/* The filesystem data-volume-create.json asks Ignition for, made on the
- * opened volume: mkfs.ext4 -d fills it with state/ and k0s/ from a
- * skeleton, so nothing needs mounting here. */
-static int unseal_mkfs(const char *mapper) {
-        char skel[] = "/tmp/strata-volume-XXXXXX", state[64], k0s[64];
-        const char *argv[] = { UNSEAL_MKFS, "-q", "-L", UNSEAL_FS_LABEL, "-d", skel, mapper, NULL };
-        pid_t pid;
-        int r, status;
-
-        if (!mkdtemp(skel))
-                return -errno;
-        snprintf(state, sizeof(state), "%s/state", skel);
-        snprintf(k0s, sizeof(k0s), "%s/k0s", skel);
-        if (mkdir(state, 0700) < 0 || mkdir(k0s, 0755) < 0 || chmod(k0s, 0755) < 0)
-                r = -errno;
-        else
-                r = -posix_spawnp(&pid, UNSEAL_MKFS, NULL, NULL, (char *const *) argv, environ);
-        if (r == 0) {
-                while (waitpid(pid, &status, 0) < 0)
-                        if (errno != EINTR)
-                                return -errno;
-                r = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
-        }
-        (void) rmdir(state);
-        (void) rmdir(k0s);
-        (void) rmdir(skel);
-        return r;
-}
-
-/* On a node whose config did not create the volume: a blank device is
- * made into it, a LUKS2 one is opened as always, anything else is refused
- * with what was found. 0: go on and unlock; <0: this attempt failed. */
-static int unseal_prepare(UnsealPhase *p, const char *device, const json_t *config, const UnsealOptions *o) {
-        _cleanup_(unseal_report_clear) UnsealReport report = { 0 };
-        _cleanup_free_ char *what = NULL;
-        LuksDeviceKind kind;
-        int r, slot = -1;
-
-        r = luks_probe(device, &kind, &what);
-        if (r < 0) {
-                log_struct(LOG_ERR, r, LOG_FIELDS({ "STRATA_PHASE", "unseal" }), "Cannot probe the data volume %s",
-                           device);
-                return r;
-        }
-        switch (unseal_volume_decide(kind, p->create_if_blank)) {
-        case UNSEAL_VOLUME_OPEN:
-                return 0;
-        case UNSEAL_VOLUME_CREATE:
-                break;
-        default:
-                /* never wiped: what is there may be someone's data */
-                log_struct(LOG_ERR, 0, LOG_FIELDS({ "STRATA_PHASE", "unseal" }),
-                           "Data volume device %s holds %s, not a LUKS2 volume%s: refusing to touch it "
-                           "(Strata never wipes a disk; if it holds nothing of value, `wipefs -a %s` and restart)",
-                           device, what ? what : "something unknown",
-                           kind == LUKS_DEVICE_BLANK ? " (blank, and this node's config created the volume: "
-                                                       "something erased it)"
-                                                     : "",
-                           device);
-                return kind == LUKS_DEVICE_BLANK ? -ENOMEDIUM : -EMEDIUMTYPE;
-        }
-        if (!config) {
-                log_struct(LOG_ERR, 0, LOG_FIELDS({ "STRATA_PHASE", "unseal" }),
-                           "Data volume device %s is blank, but the spec's unseal policy has no pin to bind it with",
-                           device);
-                return -EINVAL;
-        }
-        r = luks_create(device, "sss", config, o, &report, &slot);
-        for (size_t i = 0; i < report.n_lines; i++)
-                log_struct(r < 0 ? LOG_WARNING : LOG_NOTICE, 0, LOG_FIELDS({ "STRATA_PHASE", "unseal" }), "%s",
-                           report.lines[i]);
-        if (r < 0)
-                return r;
-        log_struct(LOG_NOTICE, 0, LOG_FIELDS({ "STRATA_PHASE", "unseal" }),
-                   "Created the data volume on blank %s: LUKS2, keyslot %d bound by the spec's unseal policy",
-                   device, slot);
-        return 0;
-}
-
-/* After the volume is open as `mapper`: a volume without a filesystem
- * (made just now, or made before a crash cut mkfs short) gets the one
- * data-volume-create.json specifies. Only ever on a blank mapping. */
+/* A volume this node may have to make (UNSEAL_VOLUME_ENV): the filesystem
+ * on its opened mapping, logged either way. */
 static int unseal_filesystem(const char *mapper) {
-        _cleanup_free_ char *what = NULL;
-        LuksDeviceKind kind;
-        int r;
+        _cleanup_(unseal_report_clear) UnsealReport report = { 0 };
+        int r = unseal_volume_filesystem(mapper, &report);
 
-        r = luks_probe(mapper, &kind, &what);
-        if (r < 0)
-                return log_error_errno(r, "Cannot probe the opened data volume %s", mapper);
-        if (kind != LUKS_DEVICE_BLANK)
-                return 0;
-        r = unseal_mkfs(mapper);
-        if (r < 0)
-                return log_error_errno(r, "Cannot make the data volume's filesystem on %s (%s)", mapper, UNSEAL_MKFS);
-        log_struct(LOG_NOTICE, 0, LOG_FIELDS({ "STRATA_PHASE", "unseal" }),
-                   "Made the data volume's ext4 filesystem on %s, with state/ and k0s/", mapper);
-        return 0;
+        unseal_log_report(&report, r < 0 ? LOG_ERR : LOG_NOTICE);
+        return r;
 }
 
 static int unseal_attempt(UnsealPhase *p) {
@@ -181,7 +76,9 @@ static int unseal_attempt(UnsealPhase *p) {
         (void) unseal_policy_config(spec_json(m->spec), &config, &o);
         o.tcti = p->tcti;
         if (p->create_if_blank) {
-                r = unseal_prepare(p, device, config, &o);
+                r = unseal_volume_prepare(device, true, config, &o, &report);
+                unseal_log_report(&report, r < 0 ? LOG_ERR : LOG_NOTICE);
+                unseal_report_clear(&report);
                 if (r < 0)
                         return r;
         }
@@ -200,9 +97,7 @@ static int unseal_attempt(UnsealPhase *p) {
         }
         (void) metrics_counter_add(m->metrics, "strata_unseal_attempts_total", "Data volume unseal attempts, by result.",
                                    METRIC_LABELS("result", r < 0 ? "failed" : "ok"), 1);
-        for (size_t i = 0; i < report.n_lines; i++)
-                log_struct(r < 0 ? LOG_WARNING : LOG_NOTICE, 0, LOG_FIELDS({ "STRATA_PHASE", "unseal" }),
-                           "%s", report.lines[i]);
+        unseal_log_report(&report, r < 0 ? LOG_WARNING : LOG_NOTICE);
         if (r < 0)
                 return r;
         log_struct(LOG_INFO, 0, LOG_FIELDS({ "MESSAGE_ID", LOG_MESSAGE_ID_UNSEALED }, { "STRATA_PHASE", "unseal" }),

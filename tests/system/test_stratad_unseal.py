@@ -108,7 +108,7 @@ def test_unseal_phase_creates_volume_on_blank_device(start, tmp_path, tang, swtp
     d.wait_ready()
     d.wait_phase("attest")
     out = d.output()
-    assert "Created the data volume on blank " + img in out
+    assert img + ": was blank: created the data volume, LUKS2" in out
     assert "Verified data volume " + img in out
     dump = subprocess.run(["cryptsetup", "luksDump", img], capture_output=True, text=True, check=True).stdout
     assert dump.split("Version:")[1].split("\n")[0].strip() == "2"
@@ -133,7 +133,7 @@ def test_unseal_phase_refuses_other_signature(start, tmp_path, tang, swtpm):
         assert time.monotonic() < deadline, d.output()
         time.sleep(0.1)
     out = d.output()
-    assert "Data volume device " + img + " holds ext4" in out and "never wipes" in out
+    assert img + ": holds ext4" in out and "not a LUKS2 volume" in out and "never wipes" in out
     assert d.status()["phase"] == "unseal"
     with open(img, "rb") as f:
         assert f.read() == before
@@ -153,6 +153,53 @@ def test_unseal_phase_blank_without_create_is_refused(start, tmp_path, tang, swt
     while "retrying in" not in d.output():
         assert time.monotonic() < deadline, d.output()
         time.sleep(0.1)
-    assert "Created the data volume" not in d.output()
+    assert "created the data volume" not in d.output()
     with open(img, "rb") as f:
         assert f.read(1 << 20) == b"\0" * (1 << 20)
+
+
+def luks_unlock_test(img, spec, swtpm, env_extra):
+    env = dict(os.environ, STRATA_TCTI=swtpm.tcti, STRATA_SPEC=spec, **env_extra)
+    r = subprocess.run([STRATA, "unseal", "luks-unlock", img, "--test"], capture_output=True, text=True, env=env,
+                       timeout=120)
+    tpm_flush(env)
+    return r
+
+
+def test_luks_unlock_creates_volume_on_blank_device(tmp_path, tang, swtpm):
+    """strata-unseal@ runs `strata unseal luks-unlock` before stratad (on
+    Flatcar the volume's mounts come between them): with
+    STRATA_VOLUME_IF_BLANK=create it makes a blank device the volume, bound
+    by the policy of $STRATA_SPEC, and the binding opens it."""
+    img = str(tmp_path / "data.img")
+    subprocess.run(["truncate", "-s", "32M", img], check=True)
+    spec = spec_with_policy(tmp_path, img, tang.url, 2)
+    r = luks_unlock_test(img, spec, swtpm, {"STRATA_VOLUME_IF_BLANK": "create"})
+    assert r.returncode == 0, r.stderr
+    assert img + ": was blank: created the data volume, LUKS2" in r.stderr
+    assert "opens (test only, not activated)" in r.stdout
+    dump = subprocess.run(["cryptsetup", "luksDump", img], capture_output=True, text=True, check=True).stdout
+    assert "clevis" in dump
+    # a second run finds the volume and only opens it
+    r = luks_unlock_test(img, spec, swtpm, {"STRATA_VOLUME_IF_BLANK": "create"})
+    assert r.returncode == 0 and "was blank" not in r.stderr, r.stderr
+
+
+def test_luks_unlock_refuses_other_signature_and_blank_without_create(tmp_path, tang, swtpm):
+    """Someone's filesystem is refused with what was found, exit 2, not a
+    byte written; a blank device without the flag is not made into one."""
+    img = str(tmp_path / "data.img")
+    subprocess.run(["truncate", "-s", "32M", img], check=True)
+    spec = spec_with_policy(tmp_path, img, tang.url, 2)
+    r = luks_unlock_test(img, spec, swtpm, {})
+    assert r.returncode != 0 and "was blank" not in r.stderr, r.stderr
+    with open(img, "rb") as f:
+        assert f.read(1 << 20) == b"\0" * (1 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", img], check=True, capture_output=True)
+    with open(img, "rb") as f:
+        before = f.read()
+    r = luks_unlock_test(img, spec, swtpm, {"STRATA_VOLUME_IF_BLANK": "create"})
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert img + ": holds ext4" in r.stderr and "not a LUKS2 volume" in r.stderr and "never wipes" in r.stderr
+    with open(img, "rb") as f:
+        assert f.read() == before

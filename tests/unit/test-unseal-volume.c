@@ -1,5 +1,5 @@
 /* Tests of what stratad's unseal phase does with the data volume's device
- * on a node whose config did not create the volume (unseal-phase.h): the
+ * on a node whose config did not create the volume (volume.h): the
  * decision (blank -> create, LUKS2 -> open, anything else -> refuse),
  * luks_probe() on image files, and luks_create() making a blank image into
  * a volume that luks_unlock() opens with its clevis token, and refusing one
@@ -20,7 +20,7 @@
 
 #include "core/cleanup.h"
 #include "unseal/luks.h"
-#include "unseal/unseal-phase.h"
+#include "unseal/volume.h"
 
 #define IMAGE_SIZE (32 * 1024 * 1024)
 

@@ -16,12 +16,14 @@
 
 #include "core/cleanup.h"
 #include "core/secret.h"
+#include "core/strutil.h"
 #include "strata.h"
 #include "core/spec.h"
 #include "unseal/jwe.h"
 #include "unseal/policy.h"
 #include "unseal/luks.h"
 #include "unseal/unseal.h"
+#include "unseal/volume.h"
 
 /* A key file holds a passphrase: cryptsetup's interactive limit is 512
  * bytes, its key files may be longer; 8 KiB is plenty for either. */
@@ -113,6 +115,10 @@ static void usage(void) {
                 "  --test               luks-unlock: only check that a token opens its keyslot\n"
                 "pins: sss, tang, tpm2 (and null, for tests); CONFIG is clevis' JSON.\n"
                 "luks-unlock: NAME open already as this DEVICE is done (exit 0); as another one, exit 3.\n"
+                "  With STRATA_VOLUME_IF_BLANK=create (/etc/strata/volume.env), a blank DEVICE is first\n"
+                "  made into the volume, bound by the policy of $STRATA_SPEC (default\n"
+                "  /etc/strata/spec.json), and given its ext4 once open; anything but blank or LUKS2\n"
+                "  is refused (exit 2), never wiped.\n"
                 "exit: 0 done, 1 could not decrypt (luks-unlock: also no clevis token), 2 bad input,\n"
                 "      3 local fault\n",
                 UNSEAL_DEFAULT_TCTI, (unsigned) (UNSEAL_DEFAULT_TANG_TIMEOUT_USEC / 1000000u));
@@ -383,6 +389,36 @@ static int unseal_luks_bind_cmd(int argc, char **argv) {
         return UNSEAL_EXIT_OK;
 }
 
+/* strata-unseal@ opens the data volume before stratad runs (on Flatcar the
+ * volume's mounts sit between them), so a node whose Ignition config did
+ * not create the volume (STRATA_VOLUME_IF_BLANK=create, volume.h) makes a
+ * blank device into it here, bound by the spec's unseal policy
+ * ($STRATA_SPEC, default /etc/strata/spec.json). */
+static int luks_unlock_prepare(const char *device, const UnsealOptions *cli, UnsealReport *report) {
+        _cleanup_(spec_errors_clear) SpecErrors errors = { 0 };
+        const char *path = getenv("STRATA_SPEC") ?: "/etc/strata/spec.json";
+        json_auto_t *config = NULL;
+        UnsealOptions o = { 0 };
+        Spec *spec = NULL;
+        int r;
+
+        r = spec_load_file(path, &spec, &errors);
+        if (r < 0) {
+                spec_errors_print(stderr, path, &errors);
+                fprintf(stderr, "strata: unseal: %s: invalid spec: cannot tell how to bind a blank volume\n", path);
+                return r;
+        }
+        (void) unseal_policy_config(spec_json(spec), &config, &o);
+        spec_free(spec);
+        /* the command line's TPM and time-out win, as for every other command */
+        if (cli->tcti)
+                o.tcti = cli->tcti;
+        if (cli->tang_timeout_usec)
+                o.tang_timeout_usec = cli->tang_timeout_usec;
+        o.trust_tang_adv = o.trust_tang_adv || cli->trust_tang_adv;
+        return unseal_volume_prepare(device, true, config, &o, report);
+}
+
 static int unseal_luks_unlock_cmd(int argc, char **argv) {
         _cleanup_(unseal_report_clear) UnsealReport report = { 0 };
         UnsealOptions o = { 0 };
@@ -396,7 +432,24 @@ static int unseal_luks_unlock_cmd(int argc, char **argv) {
                 usage();
                 return UNSEAL_EXIT_INPUT;
         }
+        if (streq_ptr(getenv(UNSEAL_VOLUME_ENV), "create")) {
+                r = luks_unlock_prepare(argv[1], &o, &report);
+                if (r < 0) {
+                        report_print(&report);
+                        fprintf(stderr, "strata: unseal: luks-unlock %s: %s\n", argv[1],
+                                r == -EMEDIUMTYPE ? "refused: it holds something else, nothing was written"
+                                : r == -ENOMEDIUM ? "refused: blank"
+                                                  : strerror(-r));
+                        return r == -EMEDIUMTYPE || r == -ENOMEDIUM ? UNSEAL_EXIT_INPUT : exit_code(r);
+                }
+        }
         r = luks_unlock(argv[1], a.test ? NULL : argv[2], &o, &report, &slot);
+        if (r >= 0 && !a.test && streq_ptr(getenv(UNSEAL_VOLUME_ENV), "create")) {
+                char mapper[256];
+                snprintf(mapper, sizeof(mapper), "/dev/mapper/%s", argv[2]);
+                if (unseal_volume_filesystem(mapper, &report) < 0)
+                        r = -EIO;
+        }
         report_print(&report);
         if (r < 0) {
                 fprintf(stderr, "strata: unseal: luks-unlock %s failed: %s\n", argv[1],

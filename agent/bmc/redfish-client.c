@@ -182,9 +182,11 @@ static void request_unlink(RedfishRequest *rq) {
 static void request_free(RedfishRequest *rq) {
         if (!rq)
                 return;
-        if (rq->easy)
-                (void) curl_event_cancel(rq->c->ce, rq->easy);
-        request_unlink(rq);
+        if (rq->c) { /* NULL once delivered: detached from its client */
+                if (rq->easy)
+                        (void) curl_event_cancel(rq->c->ce, rq->easy);
+                request_unlink(rq);
+        }
         sd_event_source_disable_unref(rq->timer);
         curl_headers_free(rq->headers);
         reply_state_reset(rq);
@@ -419,8 +421,11 @@ static void reply_deliver(RedfishRequest *rq, RedfishReply *rep) {
         void *userdata = rq->userdata;
 
         /* the request is gone before the caller hears of it, so the caller
-         * may send new requests, or cancel others, from its callback */
+         * may send new requests, cancel others, or free the client from its
+         * callback (a BMC session's logout ends in the client's owner
+         * freeing it) */
         request_unlink(rq);
+        rq->c = NULL;
         if (!rep->login_failed) {
                 rep->method = rq->method;
                 rep->path = rq->path;

@@ -1098,6 +1098,57 @@ static void test_bmc_concurrent_clients(void **state) {
                 fake_stop(&more[i]);
 }
 
+/* The provisioner frees a machine's client when its session has closed,
+ * from the close callback, which runs inside the logout's reply: the
+ * client must not be touched after that callback (ASan's pass catches a
+ * use after free here). */
+typedef struct FreeOnClose {
+        BmcClient *cl;
+        int closed, r;
+} FreeOnClose;
+
+static void on_closed_free(BmcClient *cl, int r, void *userdata) {
+        FreeOnClose *f = userdata;
+        assert_ptr_equal(cl, f->cl);
+        f->r = r;
+        f->closed++;
+        f->cl = bmc_client_free(f->cl);
+}
+
+static void test_bmc_client_freed_from_its_close_callback(void **state) {
+        Ctx *c = *state;
+        sd_event *event = NULL;
+        CurlEvent *ce = NULL;
+        FreeOnClose f = {};
+        Async a = {};
+        uint64_t deadline;
+
+        ctx_inventory(c, NULL);
+        assert_int_equal(sd_event_new(&event), 0);
+        assert_int_equal(curl_event_new(event, &ce), 0);
+        assert_int_equal(bmc_client_new(event, ce, c->inv, MACHINE, &c->opts, &f.cl, NULL), 0);
+        assert_int_equal(bmc_client_start(f.cl, BMC_OP_STATUS, NULL, on_async_done, &a), 0);
+        deadline = now_usec() + 3000 * USEC_PER_MSEC;
+        while (a.done == 0 && now_usec() < deadline)
+                assert_true(sd_event_run(event, 20 * USEC_PER_MSEC) >= 0);
+        assert_int_equal(a.done, 1);
+        assert_int_equal(a.r, 0);
+        assert_int_equal(c->fake.sessions_created, 1);
+        assert_int_equal(bmc_client_close(f.cl, on_closed_free, &f), 0);
+        deadline = now_usec() + 3000 * USEC_PER_MSEC;
+        while (f.closed == 0 && now_usec() < deadline)
+                assert_true(sd_event_run(event, 20 * USEC_PER_MSEC) >= 0);
+        assert_int_equal(f.closed, 1);
+        assert_int_equal(f.r, 0);
+        assert_null(f.cl);
+        assert_int_equal(c->fake.sessions_deleted, 1); /* closed through a logout, then freed */
+        for (int i = 0; i < 5; i++)
+                assert_true(sd_event_run(event, 10 * USEC_PER_MSEC) >= 0);
+        assert_int_equal(curl_event_running(ce), 0);
+        curl_event_free(ce);
+        sd_event_unref(event);
+}
+
 static void test_bmc_client_free_mid_operation(void **state) {
         Ctx *c = *state;
         sd_event *event = NULL;
@@ -1230,6 +1281,7 @@ int main(void) {
                 T(test_bmc_eject_media),
                 T(test_bmc_concurrent_clients),
                 T(test_bmc_client_free_mid_operation),
+                T(test_bmc_client_freed_from_its_close_callback),
                 T(test_bmc_client_unknown_machine),
                 T(test_bmc_client_bad_url),
         };

@@ -20,6 +20,7 @@
 #include "cluster/kubeconfig.h"
 #include "core/cleanup.h"
 #include "core/spec.h"
+#include "kube-conn.h"
 #include "strata.h"
 
 #define CAPI_CLI_TIMEOUT_MAX_SEC (24u * 3600u)
@@ -75,12 +76,9 @@ static int do_install(int argc, char **argv) {
         const char *kubeconfig = NULL, *repo_dir = NULL, *context = NULL;
         bool without_cm = false, insecure = false;
         unsigned long timeout = 0;
-        _cleanup_(kubeconfig_freep) KubeConfig *kc = NULL;
         _cleanup_(capi_repo_freep) CapiRepo *repo = NULL;
         _cleanup_free_ char *err = NULL;
-        sd_event *event = NULL;
-        CurlEvent *ce = NULL;
-        KubeClient *client = NULL;
+        KubeConn conn = {};
         char *end;
         int c, r, ret;
 
@@ -118,29 +116,16 @@ static int do_install(int argc, char **argv) {
                 return r == -ENOMEM ? CAPI_EXIT_FAULT : CAPI_EXIT_FAILED;
         }
         KubeConfigOptions kopts = { .context = context, .allow_insecure = insecure };
-        r = kubeconfig_load(kubeconfig, &kopts, &kc, &err);
-        if (r < 0) {
-                fprintf(stderr, "strata: capi: %s\n", err ? err : strerror(-r));
-                return r == -ENOMEM ? CAPI_EXIT_FAULT : CAPI_EXIT_FAILED;
-        }
         KubeClientOptions copts = { .field_manager = CAPI_FIELD_MANAGER };
-        r = sd_event_new(&event);
-        if (r >= 0)
-                r = curl_event_new(event, &ce);
-        if (r >= 0)
-                r = kube_client_new(event, ce, kc, &copts, &client);
-        if (r < 0) {
-                fprintf(stderr, "strata: capi: cannot set up the client: %s\n", strerror(-r));
-                ret = CAPI_EXIT_FAULT;
-                goto out;
-        }
+        if (kube_conn_open("capi", kubeconfig, &kopts, &copts, &conn) < 0)
+                return conn.fault ? CAPI_EXIT_FAULT : CAPI_EXIT_FAILED;
         CapiInstallOptions iopts = { .without_cert_manager = without_cm,
                                      .timeout_usec = (uint64_t) timeout * 1000000u,
                                      .progress = print_step };
         if (!repo->present[CAPI_PROVIDER_CERT_MANAGER] && without_cm)
                 fprintf(stderr, "strata: capi: warning: %s has no cert-manager; installing without it "
                                 "(--without-cert-manager)\n", repo_dir);
-        r = capi_install(client, repo, &iopts, &err);
+        r = capi_install(conn.client, repo, &iopts, &err);
         if (r < 0) {
                 fprintf(stderr, "strata: capi: %s\n", err ? err : strerror(-r));
                 ret = r == -ENOMEM ? CAPI_EXIT_FAULT : CAPI_EXIT_FAILED;
@@ -153,9 +138,7 @@ static int do_install(int argc, char **argv) {
                repo->present[CAPI_PROVIDER_CERT_MANAGER] ? ", cert-manager" : " (without cert-manager)");
         ret = CAPI_EXIT_OK;
 out:
-        kube_client_free(client);
-        curl_event_free(ce);
-        sd_event_unref(event);
+        kube_conn_close(&conn);
         return ret;
 }
 
@@ -185,16 +168,13 @@ static int do_fleet(int argc, char **argv) {
         const char *spec_path = NULL, *members_path = NULL, *endpoint = NULL, *kubeconfig = NULL;
         bool paused = false, print = false;
         _cleanup_spec_ Spec *spec = NULL;
-        _cleanup_(kubeconfig_freep) KubeConfig *kc = NULL;
         _cleanup_free_ FleetMember *members = NULL;
         _cleanup_free_ char *err = NULL, *host = NULL;
         json_auto_t *status = NULL, *objects = NULL;
         SpecErrors errors = {};
         size_t n = 0;
         unsigned port = 0;
-        sd_event *event = NULL;
-        CurlEvent *ce = NULL;
-        KubeClient *client = NULL;
+        KubeConn conn = {};
         int c, r, ret;
 
         optind = 1;
@@ -262,25 +242,11 @@ static int do_fleet(int argc, char **argv) {
                 printf("%s\n", s);
                 return CAPI_EXIT_OK;
         }
-        KubeConfigOptions kopts = {};
-        r = kubeconfig_load(kubeconfig, &kopts, &kc, &err);
-        if (r < 0) {
-                fprintf(stderr, "strata: capi: %s\n", err ? err : strerror(-r));
-                return CAPI_EXIT_FAILED;
-        }
         KubeClientOptions copts = { .field_manager = FLEET_FIELD_MANAGER };
-        r = sd_event_new(&event);
-        if (r >= 0)
-                r = curl_event_new(event, &ce);
-        if (r >= 0)
-                r = kube_client_new(event, ce, kc, &copts, &client);
-        if (r < 0) {
-                fprintf(stderr, "strata: capi: cannot set up the client: %s\n", strerror(-r));
-                ret = CAPI_EXIT_FAULT;
-                goto out;
-        }
+        if (kube_conn_open("capi", kubeconfig, &(KubeConfigOptions) {}, &copts, &conn) < 0)
+                return conn.fault ? CAPI_EXIT_FAULT : CAPI_EXIT_FAILED;
         FleetSyncResult res = {};
-        r = fleet_objects_sync(client, spec_json(spec), members, n, &cfg, &res, &err);
+        r = fleet_objects_sync(conn.client, spec_json(spec), members, n, &cfg, &res, &err);
         if (r < 0) {
                 fprintf(stderr, "strata: capi: %s\n", err ? err : strerror(-r));
                 ret = CAPI_EXIT_FAILED;
@@ -294,9 +260,7 @@ static int do_fleet(int argc, char **argv) {
         fleet_sync_result_done(&res);
         ret = CAPI_EXIT_OK;
 out:
-        kube_client_free(client);
-        curl_event_free(ce);
-        sd_event_unref(event);
+        kube_conn_close(&conn);
         return ret;
 }
 

@@ -20,6 +20,7 @@
 #include "cluster/yaml-json.h"
 #include "core/cleanup.h"
 #include "core/fileio.h"
+#include "kube-conn.h"
 #include "strata.h"
 
 #define KUBE_CLI_TIMEOUT_MAX_USEC (24ull * 3600u * 1000000u)
@@ -40,9 +41,7 @@ typedef struct KubeCli {
         KubePropagation cascade;
         unsigned limit;
         uint64_t request_timeout, timeout;
-        sd_event *event;
-        CurlEvent *ce;
-        KubeClient *client;
+        KubeConn conn;
 } KubeCli;
 
 typedef int (*KubeCommandFn)(KubeCli *k, int argc, char **argv);
@@ -151,43 +150,12 @@ static int print_json(const json_t *j) {
 }
 
 static int client_open(KubeCli *k) {
-        _cleanup_(kubeconfig_freep) KubeConfig *kc = NULL;
-        _cleanup_free_ char *path = NULL, *err = NULL;
         KubeConfigOptions kopts = { .context = k->context, .allow_insecure = k->insecure };
         KubeClientOptions copts = { .timeout_usec = k->request_timeout, .field_manager = k->field_manager };
-        int r;
 
-        if (!k->kubeconfig) {
-                r = kubeconfig_default_path(&path, &err);
-                if (r < 0) {
-                        fprintf(stderr, "strata: kube: %s\n", err ? err : strerror(-r));
-                        return exit_for(r);
-                }
-        }
-        r = kubeconfig_load(k->kubeconfig ? k->kubeconfig : path, &kopts, &kc, &err);
-        if (r < 0) {
-                fprintf(stderr, "strata: kube: %s\n", err ? err : strerror(-r));
-                return exit_for(r);
-        }
-        if (kc->insecure)
-                fprintf(stderr, "strata: kube: warning: TLS verification of %s is off (insecure-skip-tls-verify)\n",
-                        kc->server);
-        r = sd_event_new(&k->event);
-        if (r >= 0)
-                r = curl_event_new(k->event, &k->ce);
-        if (r >= 0)
-                r = kube_client_new(k->event, k->ce, kc, &copts, &k->client);
-        if (r < 0) {
-                fprintf(stderr, "strata: kube: cannot set up the client: %s\n", strerror(-r));
-                return KUBE_EXIT_FAULT;
-        }
+        if (kube_conn_open("kube", k->kubeconfig, &kopts, &copts, &k->conn) < 0)
+                return k->conn.fault ? KUBE_EXIT_FAULT : KUBE_EXIT_FAILED;
         return KUBE_EXIT_OK;
-}
-
-static void client_close(KubeCli *k) {
-        k->client = kube_client_free(k->client);
-        k->ce = curl_event_free(k->ce);
-        k->event = sd_event_unref(k->event);
 }
 
 /* The documents of -f FILE (a v1 List's items expanded), with positions. */
@@ -322,7 +290,7 @@ static int for_each_document(KubeCli *k, KubeVerb verb, const char *done_word) {
                         call.name = ref.name;
                         call.namespace = k->namespace ? k->namespace : ref.namespace;
                 }
-                r = kube_client_call_sync(k->client, &call, &res);
+                r = kube_client_call_sync(k->conn.client, &call, &res);
                 print_warnings(&res);
                 if (r < 0) {
                         fprintf(stderr, "strata: kube: %s%s\n", where, res.error ? res.error : strerror(-r));
@@ -370,7 +338,7 @@ static int do_get(KubeCli *k, int argc, char **argv) {
         r = client_open(k);
         if (r != KUBE_EXIT_OK)
                 return r;
-        kube_client_call_sync(k->client, &call, &res);
+        kube_client_call_sync(k->conn.client, &call, &res);
         r = report(&res);
         return r != KUBE_EXIT_OK ? r : print_json(res.object);
 }
@@ -389,8 +357,8 @@ static int do_list(KubeCli *k, int argc, char **argv) {
                 return r;
         /* kubectl's rule: the context's namespace unless -A */
         if (!k->all_namespaces)
-                call.namespace = k->namespace ? k->namespace : kube_client_namespace(k->client);
-        kube_client_list_all_sync(k->client, &call, &res);
+                call.namespace = k->namespace ? k->namespace : kube_client_namespace(k->conn.client);
+        kube_client_list_all_sync(k->conn.client, &call, &res);
         r = report(&res);
         if (r != KUBE_EXIT_OK)
                 return r;
@@ -440,7 +408,7 @@ static int do_patch(KubeCli *k, int argc, char **argv) {
         r = client_open(k);
         if (r != KUBE_EXIT_OK)
                 return r;
-        kube_client_call_sync(k->client, &call, &res);
+        kube_client_call_sync(k->conn.client, &call, &res);
         r = report(&res);
         if (r == KUBE_EXIT_OK)
                 printf("%s/%s patched%s\n", res.resource, argv[1], k->dry_run ? " (dry run)" : "");
@@ -469,7 +437,7 @@ static int do_delete(KubeCli *k, int argc, char **argv) {
         r = client_open(k);
         if (r != KUBE_EXIT_OK)
                 return r;
-        kube_client_call_sync(k->client, &call, &res);
+        kube_client_call_sync(k->conn.client, &call, &res);
         r = report(&res);
         if (r == KUBE_EXIT_OK && !res.missing)
                 print_deleted(res.resource, argv[1], &res, k->dry_run);
@@ -521,7 +489,7 @@ static int do_wait(KubeCli *k, int argc, char **argv) {
         r = client_open(k);
         if (r != KUBE_EXIT_OK)
                 return r;
-        kube_client_wait_sync(k->client, &call, &wait, &res);
+        kube_client_wait_sync(k->conn.client, &call, &wait, &res);
         r = report(&res);
         if (r == KUBE_EXIT_OK)
                 printf("%s/%s %s\n", res.resource, argv[1], deletion ? "deleted" : "condition met");
@@ -537,11 +505,11 @@ static int do_api_resources(KubeCli *k, int argc, char **argv) {
         r = client_open(k);
         if (r != KUBE_EXIT_OK)
                 return r;
-        kube_client_discover_sync(k->client, &res);
+        kube_client_discover_sync(k->conn.client, &res);
         r = report(&res);
         if (r != KUBE_EXIT_OK)
                 return r;
-        m = kube_client_resources(k->client);
+        m = kube_client_resources(k->conn.client);
         if (k->ctx->json) {
                 json_auto_t *a = json_array();
                 if (!a)
@@ -705,7 +673,7 @@ int cmd_kube(const CliContext *ctx, int argc, char **argv) {
                         return KUBE_EXIT_USAGE;
                 }
                 r = kube_commands[i].run(&k, n, argv + optind);
-                client_close(&k);
+                kube_conn_close(&k.conn);
                 return r;
         }
         fprintf(stderr, "strata: kube: unknown command \"%s\" (see strata kube --help)\n", name);

@@ -19,6 +19,7 @@
 #include "core/cleanup.h"
 #include "core/manager.h"
 #include "core/state-store.h"
+#include "kube-conn.h"
 #include "strata.h"
 
 #define PIVOT_CLI_STATE_DIR MANAGER_DEFAULT_STATE_DIR "/pivot"
@@ -81,39 +82,15 @@ static int on_step(unsigned step, const char *phase, void *userdata) {
         return 0;
 }
 
-typedef struct Side {
-        sd_event *event;
-        CurlEvent *ce;
-        KubeClient *client;
-} Side;
-
-static void side_done(Side *s) {
-        s->client = kube_client_free(s->client);
-        s->ce = curl_event_free(s->ce);
-        s->event = sd_event_unref(s->event);
-}
-
-static int side_open(const PivotCli *cli, const char *option, const char *path, Side *ret) {
-        _cleanup_(kubeconfig_freep) KubeConfig *kc = NULL;
-        _cleanup_free_ char *err = NULL;
+/* Each side its own connection and loop: the sync calls run one client at
+ * a time. */
+static int side_open(const PivotCli *cli, const char *option, const char *path, KubeConn *ret) {
         KubeConfigOptions kopts = { .allow_insecure = cli->insecure };
-        int r;
+        char who[32];
 
-        r = kubeconfig_load(path, &kopts, &kc, &err);
-        if (r < 0) {
-                fprintf(stderr, "strata: pivot: %s: %s\n", option, err ? err : strerror(-r));
-                return r == -ENOMEM ? PIVOT_EXIT_FAULT : PIVOT_EXIT_FAILED;
-        }
-        /* each side its own loop: the sync calls run one client at a time */
-        r = sd_event_new(&ret->event);
-        if (r >= 0)
-                r = curl_event_new(ret->event, &ret->ce);
-        if (r >= 0)
-                r = kube_client_new(ret->event, ret->ce, kc, &(KubeClientOptions) {}, &ret->client);
-        if (r < 0) {
-                fprintf(stderr, "strata: pivot: cannot set up the client for %s: %s\n", option, strerror(-r));
-                return PIVOT_EXIT_FAULT;
-        }
+        snprintf(who, sizeof(who), "pivot: %s", option);
+        if (kube_conn_open(who, path, &kopts, &(KubeClientOptions) {}, ret) < 0)
+                return ret->fault ? PIVOT_EXIT_FAULT : PIVOT_EXIT_FAILED;
         return PIVOT_EXIT_OK;
 }
 
@@ -163,7 +140,7 @@ static json_t *report_json(const PivotReport *rep, int r, const char *error) {
 static int run(PivotCli *cli) {
         _cleanup_(state_store_freep) StateStore *store = NULL;
         _cleanup_free_ char *err = NULL;
-        Side from = {}, to = {};
+        KubeConn from = {}, to = {};
         PivotReport rep = {};
         PivotOptions opts = { .namespace = cli->namespace, .dry_run = cli->dry_run,
                               .block_move_timeout_usec = cli->block_move_timeout, .progress = on_progress,
@@ -218,8 +195,8 @@ static int run(PivotCli *cli) {
         }
 out:
         pivot_report_done(&rep);
-        side_done(&from);
-        side_done(&to);
+        kube_conn_close(&from);
+        kube_conn_close(&to);
         return code;
 }
 

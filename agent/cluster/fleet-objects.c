@@ -642,3 +642,37 @@ fail:
         fleet_sync_result_done(&res);
         return r;
 }
+
+int fleet_endpoint_parse(const char *s, char **ret_host, unsigned *ret_port) {
+        const char *colon = NULL, *host = s;
+        size_t host_len;
+        unsigned long port = 0;
+        char *end;
+
+        if (s[0] == '[') {
+                const char *close = strchr(s, ']');
+                if (!close || (close[1] != '\0' && close[1] != ':'))
+                        return -EINVAL;
+                host = s + 1;
+                host_len = (size_t) (close - host);
+                colon = close[1] == ':' ? close + 1 : NULL;
+        } else {
+                colon = strchr(s, ':');
+                if (colon && strchr(colon + 1, ':'))
+                        return -EINVAL;
+                host_len = colon ? (size_t) (colon - s) : strlen(s);
+        }
+        if (host_len == 0 || host_len > 253)
+                return -EINVAL;
+        if (colon) {
+                errno = 0;
+                port = strtoul(colon + 1, &end, 10);
+                if (errno || end == colon + 1 || *end || port == 0 || port > 65535)
+                        return -EINVAL;
+        }
+        *ret_host = strndup(host, host_len);
+        if (!*ret_host)
+                return -ENOMEM;
+        *ret_port = (unsigned) port;
+        return 0;
+}

@@ -109,3 +109,9 @@ int fleet_object_owner(const json_t *o, char **ret_key, bool *ret_controller);
 /* "v1.30.1" from "v1.30.1+k0s.0" (a Machine's version has no k0s suffix);
  * malloc'd, NULL on ENOMEM. */
 char *fleet_kubernetes_version(const char *k0s_version);
+
+/* The control plane endpoint as an operator writes it: "HOST",
+ * "HOST:PORT" or "[V6]:PORT" (a bare V6 address has colons of its own, so
+ * it takes brackets to carry a port). *ret_port is 0 without a port.
+ * -EINVAL for anything else, -ENOMEM. */
+int fleet_endpoint_parse(const char *s, char **ret_host, unsigned *ret_port);

@@ -13,6 +13,7 @@
 #include "api/local-api.h"
 #include "boot/boot-server.h"
 #include "cluster/cluster-service.h"
+#include "cluster/fleet-objects.h"
 #include "core/cleanup.h"
 #include "core/curl-event.h"
 #include "core/http-server.h"
@@ -236,42 +237,6 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
-/* "HOST", "HOST:PORT" or "[V6]:PORT" (a bare V6 address has colons of
- * its own, so it takes brackets to carry a port). */
-static int endpoint_split(const char *s, char **ret_host, unsigned *ret_port) {
-        const char *colon = NULL, *host = s;
-        size_t host_len;
-        unsigned long port = 0;
-        char *end;
-
-        if (s[0] == '[') {
-                const char *close = strchr(s, ']');
-                if (!close || (close[1] != '\0' && close[1] != ':'))
-                        return -EINVAL;
-                host = s + 1;
-                host_len = (size_t) (close - host);
-                colon = close[1] == ':' ? close + 1 : NULL;
-        } else {
-                colon = strchr(s, ':');
-                if (colon && strchr(colon + 1, ':'))
-                        return -EINVAL;
-                host_len = colon ? (size_t) (colon - s) : strlen(s);
-        }
-        if (host_len == 0 || host_len > 253)
-                return -EINVAL;
-        if (colon) {
-                errno = 0;
-                port = strtoul(colon + 1, &end, 10);
-                if (errno || end == colon + 1 || *end || port == 0 || port > 65535)
-                        return -EINVAL;
-        }
-        *ret_host = strndup(host, host_len);
-        if (!*ret_host)
-                return -ENOMEM;
-        *ret_port = (unsigned) port;
-        return 0;
-}
-
 static json_t *manager_cluster_members(void *userdata) {
         Manager *m = userdata;
         return m->coordinator ? coordinator_service_status(m->coordinator) : NULL;
@@ -292,7 +257,7 @@ static int manager_cluster_start(Manager *m) {
                 return 0;
         }
         if (m->control_plane_endpoint) {
-                r = endpoint_split(m->control_plane_endpoint, &host, &port);
+                r = fleet_endpoint_parse(m->control_plane_endpoint, &host, &port);
                 if (r < 0)
                         return log_error_errno(r, "--control-plane-endpoint \"%s\": expected HOST or HOST:PORT",
                                                m->control_plane_endpoint);

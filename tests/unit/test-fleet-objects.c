@@ -297,6 +297,37 @@ static void test_fleet_kubernetes_version(void **state) {
         free(v);
 }
 
+/* The control plane endpoint, as stratad's --control-plane-endpoint and
+ * strata capi fleet --endpoint take it. */
+static void test_fleet_endpoint_parse(void **state) {
+        static const struct {
+                const char *in, *host;
+                unsigned port;
+        } good[] = {
+                { "10.0.0.10", "10.0.0.10", 0 },
+                { "api.rack.example:6443", "api.rack.example", 6443 },
+                { "[fd00::10]:6443", "fd00::10", 6443 },
+                { "[fd00::10]", "fd00::10", 0 },
+        };
+        static const char *const bad[] = { "", ":6443", "host:", "host:0", "host:65536", "host:64x",
+                                           "fd00::10", "[fd00::10", "[fd00::10]x", "a:1:2" };
+        (void) state;
+
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+                _cleanup_free_ char *host = NULL;
+                unsigned port = 99;
+                assert_int_equal(fleet_endpoint_parse(good[i].in, &host, &port), 0);
+                assert_string_equal(host, good[i].host);
+                assert_int_equal(port, good[i].port);
+        }
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                char *host = NULL;
+                unsigned port = 0;
+                assert_int_equal(fleet_endpoint_parse(bad[i], &host, &port), -EINVAL);
+                assert_null(host);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_fleet_objects_build_set),
@@ -308,6 +339,7 @@ int main(void) {
                 cmocka_unit_test(test_fleet_objects_build_deterministic),
                 cmocka_unit_test(test_fleet_members_from_status),
                 cmocka_unit_test(test_fleet_kubernetes_version),
+                cmocka_unit_test(test_fleet_endpoint_parse),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

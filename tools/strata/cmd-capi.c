@@ -195,20 +195,14 @@ static int do_fleet(int argc, char **argv) {
                                 "--print are required\n");
                 return CAPI_EXIT_USAGE;
         }
-        const char *colon = strrchr(endpoint, ':');
-        if (colon && !strchr(colon, ']')) {
-                char *end;
-                unsigned long p = strtoul(colon + 1, &end, 10);
-                if (*end || p == 0 || p > 65535) {
-                        fprintf(stderr, "strata: capi fleet: --endpoint: bad port in \"%s\"\n", endpoint);
-                        return CAPI_EXIT_USAGE;
-                }
-                port = (unsigned) p;
-                host = strndup(endpoint, (size_t) (colon - endpoint));
-        } else
-                host = strdup(endpoint);
-        if (!host)
+        r = fleet_endpoint_parse(endpoint, &host, &port);
+        if (r == -ENOMEM)
                 return CAPI_EXIT_FAULT;
+        if (r < 0) {
+                fprintf(stderr, "strata: capi fleet: --endpoint \"%s\": expected HOST, HOST:PORT or [V6]:PORT\n",
+                        endpoint);
+                return CAPI_EXIT_USAGE;
+        }
         r = spec_load_file(spec_path, &spec, &errors);
         if (r < 0) {
                 spec_errors_print(stderr, spec_path, &errors);

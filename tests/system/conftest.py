@@ -76,6 +76,19 @@ class Notify:
         self.sock.close()
 
 
+def wait_for(what, predicate, timeout):
+    """predicate()'s first true value, polled every 0.1 s; fails naming
+    `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout}s")
+        time.sleep(0.1)
+
+
 def copy_spec_without_boot(src, dst):
     """Copies a spec for a stratad on the host's network, with network boot
     off on every segment. The examples use TEST-NET ranges, and a sandbox's

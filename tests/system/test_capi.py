@@ -17,12 +17,11 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 
 import pytest
 import yaml
 
-from conftest import BUILD, SRC
+from conftest import BUILD, SRC, wait_for
 from kube import CAPI_FIXTURES, CLUSTERCTL_LABEL, KubeStandin
 
 STRATA = os.path.join(BUILD, "strata")
@@ -134,16 +133,6 @@ def mark_available(kube, ns, name):
     assert status == 200, body
 
 
-def wait_for(pred, what, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def exists(kube, path):
     return kube.request("GET", path)[0] == 200
 
@@ -158,7 +147,7 @@ def install_with_webhooks_ready(kube, repo, *extra):
     (no backend), marks every provider Deployment Available, and returns
     (process, stdout, stderr)."""
     p = install(kube, repo, *extra)
-    wait_for(lambda: failed_probe(kube) or p.poll() is not None, "a refused webhook probe")
+    wait_for("a refused webhook probe", lambda: failed_probe(kube) or p.poll() is not None, 60)
     assert p.poll() is None, p.communicate()
     for ns, name in DEPLOYMENTS:
         mark_available(kube, ns, name)

@@ -43,7 +43,7 @@ import time
 import pytest
 
 import test_admission as adm
-from conftest import EXAMPLES, SRC, STRATA, STRATAD, Stratad
+from conftest import EXAMPLES, SRC, STRATA, STRATAD, Stratad, wait_for
 from kube import CAPI_FIXTURES, KubeStandin
 
 BUILD_SH = os.path.join(SRC, "images", "capi", "build.sh")
@@ -64,17 +64,6 @@ KINDS = {
 }
 # what differs between two runs that ended in the same state
 VOLATILE_META = ("uid", "resourceVersion", "creationTimestamp", "managedFields", "generation")
-
-
-def wait_for(what, predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        time.sleep(0.1)
 
 
 # ---- the world: fleet PKI, the provider repository ----

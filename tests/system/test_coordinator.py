@@ -28,7 +28,7 @@ import time
 import pytest
 
 import test_admission as adm
-from conftest import EXAMPLES, STRATA, STRATAD, Stratad
+from conftest import EXAMPLES, STRATA, STRATAD, Stratad, wait_for
 
 FANOUT, LEASE_SECONDS, DEADLINE_SECONDS, RETRIES = 2, 10, 60, 1
 BACKOFF_SECONDS = 10  # COORDINATOR_BACKOFF_USEC, the first retry's wait
@@ -189,17 +189,6 @@ def release_all(w, member, leases):
     for machine, token in leases:
         code, doc = member.release(machine, token)
         assert code == 200, doc
-
-
-def wait_for(what, predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        time.sleep(0.1)
 
 
 def jws(key_path, payload):

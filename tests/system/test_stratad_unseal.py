@@ -5,6 +5,7 @@ with --unseal-test: device-mapper is not available here."""
 import json
 import os
 import subprocess
+import time
 
 from conftest import EXAMPLES, STRATA
 from peers import tpm_flush
@@ -43,6 +44,14 @@ def bind_from_policy(spec, img, key, env):
     assert r.returncode == 0, r.stderr.decode()
 
 
+def wait_for_retry(d):
+    """Until stratad says its unseal attempt failed and when it retries."""
+    deadline = time.monotonic() + 15
+    while "retrying in" not in d.output():
+        assert time.monotonic() < deadline, d.output()
+        time.sleep(0.1)
+
+
 def test_unseal_phase_opens_volume_then_attest(start, tmp_path, tang, swtpm):
     img, key = make_image(tmp_path)
     spec = spec_with_policy(tmp_path, img, tang.url, 2)
@@ -66,11 +75,7 @@ def test_unseal_phase_tang_down_stays_and_says_why(start, tmp_path, tang, swtpm)
         d = start(spec=spec, env={"STRATA_TCTI": swtpm.tcti}, args=["--unseal-test"])
         d.wait_ready()
         d.wait_phase("unseal")
-        import time
-        deadline = time.monotonic() + 15
-        while "retrying in" not in d.output():
-            assert time.monotonic() < deadline, d.output()
-            time.sleep(0.1)
+        wait_for_retry(d)
         out = d.output()
         assert tang.url in out and "unreachable" in out
         assert "threshold not met" in out
@@ -127,11 +132,7 @@ def test_unseal_phase_refuses_other_signature(start, tmp_path, tang, swtpm):
     d = start(spec=spec, env={"STRATA_TCTI": swtpm.tcti, "STRATA_VOLUME_IF_BLANK": "create"}, args=["--unseal-test"])
     d.wait_ready()
     d.wait_phase("unseal")
-    import time
-    deadline = time.monotonic() + 15
-    while "retrying in" not in d.output():
-        assert time.monotonic() < deadline, d.output()
-        time.sleep(0.1)
+    wait_for_retry(d)
     out = d.output()
     assert img + ": holds ext4" in out and "not a LUKS2 volume" in out and "never wipes" in out
     assert d.status()["phase"] == "unseal"
@@ -148,11 +149,7 @@ def test_unseal_phase_blank_without_create_is_refused(start, tmp_path, tang, swt
     d = start(spec=spec, env={"STRATA_TCTI": swtpm.tcti}, args=["--unseal-test"])
     d.wait_ready()
     d.wait_phase("unseal")
-    import time
-    deadline = time.monotonic() + 15
-    while "retrying in" not in d.output():
-        assert time.monotonic() < deadline, d.output()
-        time.sleep(0.1)
+    wait_for_retry(d)
     assert "created the data volume" not in d.output()
     with open(img, "rb") as f:
         assert f.read(1 << 20) == b"\0" * (1 << 20)

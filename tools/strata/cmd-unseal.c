@@ -421,6 +421,7 @@ static int luks_unlock_prepare(const char *device, const UnsealOptions *cli, Uns
 
 static int unseal_luks_unlock_cmd(int argc, char **argv) {
         _cleanup_(unseal_report_clear) UnsealReport report = { 0 };
+        bool create_if_blank = streq_ptr(getenv(UNSEAL_VOLUME_ENV), "create");
         UnsealOptions o = { 0 };
         LuksArgs a;
         int slot = -1, r;
@@ -432,7 +433,7 @@ static int unseal_luks_unlock_cmd(int argc, char **argv) {
                 usage();
                 return UNSEAL_EXIT_INPUT;
         }
-        if (streq_ptr(getenv(UNSEAL_VOLUME_ENV), "create")) {
+        if (create_if_blank) {
                 r = luks_unlock_prepare(argv[1], &o, &report);
                 if (r < 0) {
                         report_print(&report);
@@ -444,7 +445,7 @@ static int unseal_luks_unlock_cmd(int argc, char **argv) {
                 }
         }
         r = luks_unlock(argv[1], a.test ? NULL : argv[2], &o, &report, &slot);
-        if (r >= 0 && !a.test && streq_ptr(getenv(UNSEAL_VOLUME_ENV), "create")) {
+        if (r >= 0 && !a.test && create_if_blank) {
                 char mapper[256];
                 snprintf(mapper, sizeof(mapper), "/dev/mapper/%s", argv[2]);
                 if (unseal_volume_filesystem(mapper, &report) < 0)

@@ -25,6 +25,7 @@
  *     the node again.
  * The move does not carry status (docs/capi-pivot-k0s.md 1.8): after the
  * pivot the target's controllers rebuild it from the running machines. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,46 @@ static bool is_dns_label(const char *s) {
         return true;
 }
 
+/* RFC 1123 name of dot-separated labels, 253 bytes at most; `upper`
+ * admits capitals (a host name; a Kubernetes object name is lowercase). */
+static bool is_dns_name(const char *s, size_t n, bool upper) {
+        size_t label = 0;
+
+        if (n == 0 || n > 253)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char ch = s[i];
+                if (ch == '.') {
+                        if (label == 0 || s[i - 1] == '-')
+                                return false;
+                        label = 0;
+                        continue;
+                }
+                if (!((ch >= 'a' && ch <= 'z') || (upper && ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                      ch == '-'))
+                        return false;
+                if ((label == 0 && ch == '-') || ++label > 63)
+                        return false;
+        }
+        return s[n - 1] != '-' && s[n - 1] != '.';
+}
+
+/* A host as the objects carry it (a RemoteMachine's address, the
+ * endpoint): an IP literal or a DNS name, nothing a URL or a providerID
+ * could be bent by. */
+static bool is_host(const char *s, size_t n) {
+        char buf[INET6_ADDRSTRLEN + 1];
+        unsigned char addr[sizeof(struct in6_addr)];
+
+        if (n > 0 && n < sizeof(buf)) {
+                memcpy(buf, s, n);
+                buf[n] = '\0';
+                if (inet_pton(AF_INET, buf, addr) == 1 || inet_pton(AF_INET6, buf, addr) == 1)
+                        return true;
+        }
+        return is_dns_name(s, n, true);
+}
+
 static bool is_controller(const FleetMember *m) {
         return streq_ptr(m->role, "seed") || streq_ptr(m->role, "controller");
 }
@@ -88,6 +129,7 @@ int fleet_members_from_status(const json_t *spec, const json_t *status, FleetMem
                 return -ENOMEM;
         json_array_foreach(members, i, m) {
                 const char *name = json_string_value(json_object_get(m, "name")), *role = NULL;
+                const json_t *address = json_object_get(m, "address"), *node = json_object_get(m, "node");
 
                 if (!name)
                         return error_detail_set(reterr, -EINVAL, "coordinator status: members[%zu] has no name", i);
@@ -98,11 +140,26 @@ int fleet_members_from_status(const json_t *spec, const json_t *status, FleetMem
                         }
                 if (!role)
                         return error_detail_set(reterr, -EINVAL, "member \"%s\" is not in the spec's inventory", name);
+                /* null is "not known", as leaving the key out */
+                if (address && !json_is_null(address) && !(json_is_string(address) && is_host(json_string_value(address),
+                                                                                    json_string_length(address))))
+                        return error_detail_set(reterr, -EINVAL,
+                                                "members[%zu] (\"%s\"): address must be an IP address or a DNS name",
+                                                i, name);
+                if (node && !json_is_null(node) &&
+                    !(json_is_string(node) && is_dns_name(json_string_value(node), json_string_length(node), false)))
+                        return error_detail_set(reterr, -EINVAL,
+                                                "members[%zu] (\"%s\"): node must be a Node name (a lowercase DNS "
+                                                "subdomain)",
+                                                i, name);
                 v[n++] = (FleetMember) { .name = name, .role = role,
-                                         .address = json_string_value(json_object_get(m, "address")),
-                                         .node = json_string_value(json_object_get(m, "node")) };
+                                         .address = json_string_value(address),
+                                         .node = json_string_value(node) };
         }
         qsort(v, n, sizeof(FleetMember), cmp_member);
+        for (i = 1; i < n; i++)
+                if (strcmp(v[i - 1].name, v[i].name) == 0)
+                        return error_detail_set(reterr, -EINVAL, "member \"%s\" is listed twice", v[i].name);
         *ret = take_ptr(v);
         *ret_n = n;
         return 0;
@@ -662,7 +719,10 @@ int fleet_endpoint_parse(const char *s, char **ret_host, unsigned *ret_port) {
                         return -EINVAL;
                 host_len = colon ? (size_t) (colon - s) : strlen(s);
         }
-        if (host_len == 0 || host_len > 253)
+        if (!is_host(host, host_len))
+                return -EINVAL;
+        /* brackets hold a V6 address, and only one */
+        if (host != s && !memchr(host, ':', host_len))
                 return -EINVAL;
         if (colon) {
                 errno = 0;

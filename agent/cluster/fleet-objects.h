@@ -62,9 +62,12 @@ typedef struct FleetObjectsConfig {
 /* The members of a coordinator status document (coordinator_status_json:
  * "members": [{"name": ...}, ...]) with their roles from the spec's
  * inventory; sorted by name. A member entry may also say "address" and
- * "node" (the coordinator does not know them; callers that do add them). *ret (malloc'd array; its strings are
- * borrowed from `spec` and `status`). A member missing from the
- * inventory is -EINVAL with *reterr; caps -E2BIG; -ENOMEM. */
+ * "node" (the coordinator does not know them; callers that do add them):
+ * an IP address or DNS name, and a Node name; null is the same as
+ * absent. *ret (malloc'd array; its strings are borrowed from `spec` and
+ * `status`). A member missing from the inventory or listed twice, or a
+ * malformed address or node, is -EINVAL with *reterr naming it; caps
+ * -E2BIG; -ENOMEM. */
 int fleet_members_from_status(const json_t *spec, const json_t *status, FleetMember **ret, size_t *ret_n,
                               char **reterr);
 
@@ -112,6 +115,7 @@ char *fleet_kubernetes_version(const char *k0s_version);
 
 /* The control plane endpoint as an operator writes it: "HOST",
  * "HOST:PORT" or "[V6]:PORT" (a bare V6 address has colons of its own, so
- * it takes brackets to carry a port). *ret_port is 0 without a port.
+ * it takes brackets to carry a port). HOST is an IP address or a DNS
+ * name; brackets hold a V6 address only. *ret_port is 0 without a port.
  * -EINVAL for anything else, -ENOMEM. */
 int fleet_endpoint_parse(const char *s, char **ret_host, unsigned *ret_port);

@@ -287,6 +287,54 @@ static void test_fleet_members_from_status(void **state) {
         free(err);
 }
 
+/* An operator's members file: address and node are checked, null is
+ * "not known", a member listed twice is refused; each error names it. */
+static void test_fleet_members_from_status_fields(void **state) {
+        static const struct {
+                const char *doc, *err; /* err NULL: accepted */
+        } cases[] = {
+                { "{\"members\":[{\"name\":\"w1\",\"address\":\"10.0.0.21\",\"node\":\"w1.rack\"}]}", NULL },
+                { "{\"members\":[{\"name\":\"w1\",\"address\":\"fd00::21\"}]}", NULL },
+                { "{\"members\":[{\"name\":\"w1\",\"address\":\"W1.Rack.example\"}]}", NULL },
+                { "{\"members\":[{\"name\":\"w1\",\"address\":null,\"node\":null}]}", NULL },
+                { "{\"members\":[{\"name\":\"w1\",\"address\":\"10.0.0.21/24\"}]}", "members[0] (\"w1\"): address" },
+                { "{\"members\":[{\"name\":\"w1\",\"address\":\"a b\"}]}", "address must be" },
+                { "{\"members\":[{\"name\":\"w1\",\"address\":\"-x.example\"}]}", "address must be" },
+                { "{\"members\":[{\"name\":\"w1\",\"address\":\"x..example\"}]}", "address must be" },
+                { "{\"members\":[{\"name\":\"w1\",\"address\":21}]}", "address must be" },
+                { "{\"members\":[{\"name\":\"w1\",\"address\":\"\"}]}", "address must be" },
+                { "{\"members\":[{\"name\":\"w1\",\"node\":\"W1\"}]}", "members[0] (\"w1\"): node" },
+                { "{\"members\":[{\"name\":\"w1\",\"node\":\"w1/x\"}]}", "node must be" },
+                { "{\"members\":[{\"name\":\"w1\",\"node\":true}]}", "node must be" },
+                { "{\"members\":[{\"name\":\"w1\"},{\"name\":\"seed\"},{\"name\":\"w1\"}]}",
+                  "\"w1\" is listed twice" },
+        };
+        json_auto_t *s = spec();
+        (void) state;
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                json_auto_t *st = json_loads(cases[i].doc, 0, NULL);
+                FleetMember *m = NULL;
+                size_t n = 0;
+                char *err = NULL;
+                int r = fleet_members_from_status(s, st, &m, &n, &err);
+
+                assert_non_null(st);
+                if (!cases[i].err) {
+                        assert_int_equal(r, 0);
+                        assert_int_equal(n, 1);
+                        free(m);
+                        continue;
+                }
+                assert_int_equal(r, -EINVAL);
+                assert_null(m);
+                assert_non_null(err);
+                if (!strstr(err, cases[i].err))
+                        fail_msg("case %zu: \"%s\" does not say \"%s\"", i, err, cases[i].err);
+                free(err);
+        }
+}
+
 static void test_fleet_kubernetes_version(void **state) {
         char *v = fleet_kubernetes_version("v1.30.1+k0s.0");
         (void) state;
@@ -308,9 +356,12 @@ static void test_fleet_endpoint_parse(void **state) {
                 { "api.rack.example:6443", "api.rack.example", 6443 },
                 { "[fd00::10]:6443", "fd00::10", 6443 },
                 { "[fd00::10]", "fd00::10", 0 },
+                { "API.Rack.example", "API.Rack.example", 0 },
         };
         static const char *const bad[] = { "", ":6443", "host:", "host:0", "host:65536", "host:64x",
-                                           "fd00::10", "[fd00::10", "[fd00::10]x", "a:1:2" };
+                                           "fd00::10", "[fd00::10", "[fd00::10]x", "a:1:2",
+                                           "[10.0.0.10]:6443", "[api.example]", "a b:6443", "a/b", "-a.example",
+                                           "a..example", "a.example.", "[]:6443" };
         (void) state;
 
         for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -338,6 +389,7 @@ int main(void) {
                 cmocka_unit_test(test_fleet_objects_build_refusals),
                 cmocka_unit_test(test_fleet_objects_build_deterministic),
                 cmocka_unit_test(test_fleet_members_from_status),
+                cmocka_unit_test(test_fleet_members_from_status_fields),
                 cmocka_unit_test(test_fleet_kubernetes_version),
                 cmocka_unit_test(test_fleet_endpoint_parse),
         };

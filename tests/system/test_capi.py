@@ -487,3 +487,22 @@ def test_fleet_objects_valid_against_the_crds(installed, tmp_path):
     bad_kcp["spec"] = dict(bad_kcp["spec"], updateStrategy="Sometimes")
     status, res = kube.request("POST", url(bad_kcp), bad_kcp)
     assert status == 422 and "updateStrategy" in res["message"]
+
+
+@pytest.mark.parametrize("members,endpoint,message", [
+    ([{"name": "r1-seed", "address": "192.0.2.11; reboot"}], "192.0.2.100",
+     'members[0] ("r1-seed"): address must be an IP address or a DNS name'),
+    ([{"name": "r1-seed", "node": "R1_SEED"}], "192.0.2.100", 'members[0] ("r1-seed"): node must be a Node name'),
+    ([{"name": "r1-seed"}, {"name": "r1-seed"}], "192.0.2.100", 'member "r1-seed" is listed twice'),
+    ([{"name": "r9-ghost"}], "192.0.2.100", 'member "r9-ghost" is not in the spec\'s inventory'),
+    ([{"name": "r1-seed"}], "api example:6443", "--endpoint"),
+])
+def test_fleet_refuses_a_bad_members_file_or_endpoint(tmp_path, members, endpoint, message):
+    """An operator's members file or endpoint that is wrong is refused,
+    naming the entry and the field, with nothing printed or applied."""
+    path = tmp_path / "members.json"
+    path.write_text(json.dumps({"members": members}))
+    p = subprocess.run([STRATA, "capi", "fleet", "--print", "--spec", RACK, "--members", str(path),
+                        "--endpoint", endpoint], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and message in p.stderr, p.stderr
+    assert p.stdout == ""

@@ -107,6 +107,17 @@ $(B)/tests/fuzz/%-replay: $(B)/tests/fuzz/%.o $(B)/tests/fuzz/replay-main.o $(LI
 $(B)/tests/fuzz/fuzz-%: $(B)/tests/fuzz/fuzz-%.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
 
+# ignition-lite's checker lives with the lab guest, outside libstrata;
+# its fuzz target and unit test link it before the library it uses
+IGNITION_LITE_CONFIG_O := $(B)/images/lab-guest/ignition-lite-config.o
+$(B)/tests/fuzz/fuzz-ignition-lite-replay: $(B)/tests/fuzz/fuzz-ignition-lite.o $(B)/tests/fuzz/replay-main.o \
+		$(IGNITION_LITE_CONFIG_O) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(B)/tests/fuzz/fuzz-ignition-lite: $(B)/tests/fuzz/fuzz-ignition-lite.o $(IGNITION_LITE_CONFIG_O) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+$(B)/tests/unit/test-ignition-lite-config: $(B)/tests/unit/test-ignition-lite-config.o $(IGNITION_LITE_CONFIG_O) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs cmocka)
+
 $(B)/tests/bench/%: $(B)/tests/bench/%.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

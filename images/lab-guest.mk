@@ -47,10 +47,12 @@ $(LAB_GUEST_NOTIFY): images/lab-guest/notify-listen.c
 # static too: Ignition's stand-in (jansson, libcrypto, and the data: URL
 # decoder of Strata's renderer). The linker warns that libcrypto's static
 # archive uses dlopen and getaddrinfo: ignition-lite never reaches them.
-$(LAB_GUEST_IGNITION): images/lab-guest/ignition-lite.c agent/ignition/data-url.c agent/ignition/data-url.h
+LAB_GUEST_IGNITION_SRCS := images/lab-guest/ignition-lite.c images/lab-guest/ignition-lite-config.c \
+	agent/ignition/data-url.c
+$(LAB_GUEST_IGNITION): $(LAB_GUEST_IGNITION_SRCS) images/lab-guest/ignition-lite-config.h agent/ignition/data-url.h
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 -Iagent -static -o $@ \
-		images/lab-guest/ignition-lite.c agent/ignition/data-url.c -ljansson -lcrypto -lpthread
+		$(LAB_GUEST_IGNITION_SRCS) -ljansson -lcrypto -lpthread
 
 $(LAB_GUEST_OUT)/vmlinuz $(LAB_GUEST_OUT)/initrd.img &: $(LAB_GUEST_SRCS) $(LAB_GUEST_NOTIFY) $(LAB_GUEST_IGNITION) \
 		$(LAB_GUEST_INPUTS) $(LAB_GUEST_HOST)

@@ -12,19 +12,21 @@
  *                      verification, mode, overwrite), links;
  *   systemd.units      unit files, drop-ins, masks and the enable preset
  *                      (/etc/systemd/system-preset/20-ignition.preset).
- * Anything else in a config is refused before anything is touched, naming
- * its JSON path: a lab that silently ignored a field would show a
- * propagation Flatcar would not reproduce. It stands in for Flatcar in the
+ * Anything else in a config, or a malformed entry, is refused before
+ * anything is touched, naming its JSON path (ignition-lite-config.c): a lab
+ * that silently ignored a field would show a propagation Flatcar would not
+ * reproduce. It stands in for Flatcar in the
  * virtual lab only (images/README.md, "Lab guest").
  *
  * usage: ignition-lite [--root DIR] [--check] CONFIG
  *   --root DIR  where the node's / is (/sysroot on a disk boot; / from RAM)
- *   --check     only check the fields, change nothing
+ *   --check     only check the config, change nothing
  * Environment: LAB_STRATA (default strata), LAB_CRYPTSETUP (cryptsetup),
  * LAB_MKFS (mke2fs -q -b 4096), LAB_WGET (wget), LAB_KEY_DIR (/run/ignition-lite).
  *
- * Built static (jansson, libcrypto) by images/lab-guest.mk, with
- * agent/ignition/data-url.c, the decoder Strata's own secret scan uses. */
+ * Built static (jansson, libcrypto) by images/lab-guest.mk, with its
+ * checker and agent/ignition/data-url.c, the decoder Strata's own secret
+ * scan uses. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -41,6 +43,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ignition-lite-config.h"
 #include "ignition/data-url.h"
 
 /* Largest config accepted (Strata's are tens of KiB; a spec is at most 4 MiB). */
@@ -50,72 +53,9 @@
 #define FETCH_TRIES 20
 /* The random LUKS key: 256 bits, like Ignition's generated key file. */
 #define LUKS_KEY_BYTES 32
-#define PATH_MAX_LEN 4096
-#define LUKS_MAX 8
-#define MOUNTS_MAX 8
-
-/* Every field this Ignition understands, as a path with [] for array
- * members. Strata's templates emit nothing else (the tests render real
- * configs and apply them). */
-static const char *const known_fields[] = {
-        "ignition",
-        "ignition.version",
-        "storage",
-        "storage.directories",
-        "storage.directories[]",
-        "storage.directories[].path",
-        "storage.directories[].mode",
-        "storage.directories[].overwrite",
-        "storage.files",
-        "storage.files[]",
-        "storage.files[].path",
-        "storage.files[].mode",
-        "storage.files[].overwrite",
-        "storage.files[].contents",
-        "storage.files[].contents.source",
-        "storage.files[].contents.verification",
-        "storage.files[].contents.verification.hash",
-        "storage.links",
-        "storage.links[]",
-        "storage.links[].path",
-        "storage.links[].target",
-        "storage.links[].overwrite",
-        "storage.links[].hard",
-        "storage.luks",
-        "storage.luks[]",
-        "storage.luks[].name",
-        "storage.luks[].device",
-        "storage.luks[].wipeVolume",
-        "storage.luks[].clevis",
-        "storage.luks[].clevis.tpm2",
-        "storage.luks[].clevis.threshold",
-        "storage.luks[].clevis.tang",
-        "storage.luks[].clevis.tang[]",
-        "storage.luks[].clevis.tang[].url",
-        "storage.luks[].clevis.tang[].thumbprint",
-        "storage.luks[].clevis.custom",
-        "storage.luks[].clevis.custom.pin",
-        "storage.luks[].clevis.custom.config",
-        "storage.luks[].clevis.custom.needsNetwork",
-        "storage.filesystems",
-        "storage.filesystems[]",
-        "storage.filesystems[].device",
-        "storage.filesystems[].format",
-        "storage.filesystems[].label",
-        "storage.filesystems[].path",
-        "storage.filesystems[].wipeFilesystem",
-        "systemd",
-        "systemd.units",
-        "systemd.units[]",
-        "systemd.units[].name",
-        "systemd.units[].enabled",
-        "systemd.units[].mask",
-        "systemd.units[].contents",
-        "systemd.units[].dropins",
-        "systemd.units[].dropins[]",
-        "systemd.units[].dropins[].name",
-        "systemd.units[].dropins[].contents",
-};
+#define PATH_MAX_LEN IGNITION_LITE_PATH_MAX
+#define LUKS_MAX IGNITION_LITE_LUKS_MAX
+#define MOUNTS_MAX IGNITION_LITE_MOUNTS_MAX
 
 typedef struct Ctx {
         const char *root;
@@ -140,81 +80,6 @@ __attribute__((format(printf, 2, 3))) static int fail(const char *path, const ch
         va_end(ap);
         fputc('\n', stderr);
         return -1;
-}
-
-static bool field_is_known(const char *generic) {
-        for (size_t i = 0; i < sizeof(known_fields) / sizeof(known_fields[0]); i++)
-                if (strcmp(known_fields[i], generic) == 0)
-                        return true;
-        return false;
-}
-
-/* Walks the config; `generic` is the path with [] for indices (the table's
- * form), `shown` the one printed ($.storage.files[3].user). */
-static int check_fields(const json_t *v, const char *generic, const char *shown) {
-        char g[512], s[512];
-        const char *key;
-        const json_t *child;
-        size_t i;
-
-        if (json_is_object(v)) {
-                json_object_foreach((json_t *) v, key, child) {
-                        snprintf(g, sizeof(g), "%s%s%s", generic, *generic ? "." : "", key);
-                        snprintf(s, sizeof(s), "%s.%s", shown, key);
-                        if (!field_is_known(g))
-                                return fail(s, "not supported by the lab guest's Ignition (it applies only the fields "
-                                               "Strata's templates emit)");
-                        if (check_fields(child, g, s) < 0)
-                                return -1;
-                }
-        } else if (json_is_array(v)) {
-                json_array_foreach(v, i, child) {
-                        snprintf(g, sizeof(g), "%s[]", generic);
-                        snprintf(s, sizeof(s), "%s[%zu]", shown, i);
-                        if (!field_is_known(g))
-                                return fail(s, "not supported by the lab guest's Ignition");
-                        if (check_fields(child, g, s) < 0)
-                                return -1;
-                }
-        }
-        return 0;
-}
-
-/* Values Strata never sets and whose effect this Ignition does not have. */
-static int check_values(const json_t *config) {
-        const json_t *list, *e;
-        const char *version = json_string_value(json_object_get(json_object_get(config, "ignition"), "version"));
-        char p[128];
-        size_t i;
-
-        if (!version || strncmp(version, "3.", 2) != 0 || strchr("01234", version[2]) == NULL || version[2] == '\0')
-                return fail("$.ignition.version", "expected 3.0.0 to 3.4.0, got \"%s\"", version ? version : "(none)");
-        list = json_object_get(json_object_get(config, "storage"), "luks");
-        json_array_foreach(list, i, e) {
-                snprintf(p, sizeof(p), "$.storage.luks[%zu].wipeVolume", i);
-                if (json_is_true(json_object_get(e, "wipeVolume")))
-                        return fail(p, "true is not supported (Strata never wipes a volume)");
-                snprintf(p, sizeof(p), "$.storage.luks[%zu].clevis", i);
-                if (!json_object_get(e, "clevis"))
-                        return fail(p, "a volume without clevis is not supported (it would need a key file)");
-        }
-        list = json_object_get(json_object_get(config, "storage"), "filesystems");
-        json_array_foreach(list, i, e) {
-                const char *format = json_string_value(json_object_get(e, "format"));
-                snprintf(p, sizeof(p), "$.storage.filesystems[%zu].wipeFilesystem", i);
-                if (json_is_true(json_object_get(e, "wipeFilesystem")))
-                        return fail(p, "true is not supported (Strata never wipes a file system)");
-                snprintf(p, sizeof(p), "$.storage.filesystems[%zu].format", i);
-                if (!format || strcmp(format, "ext4") != 0)
-                        return fail(p, "only ext4 is supported, got \"%s\"", format ? format : "(none)");
-        }
-        list = json_object_get(json_object_get(config, "storage"), "links");
-        json_array_foreach(list, i, e) {
-                snprintf(p, sizeof(p), "$.storage.links[%zu].hard", i);
-                if (json_is_true(json_object_get(e, "hard")))
-                        return fail(p, "hard links are not supported");
-        }
-        return 0;
 }
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -275,12 +140,6 @@ static int mkdir_parents(const char *full) {
                         return -errno;
                 *p = '/';
         }
-        return 0;
-}
-
-static int check_abs(const char *path, const char *where) {
-        if (!path || path[0] != '/' || strstr(path, "/../") || strstr(path, "/./"))
-                return fail(where, "\"path\" must be an absolute, normalised path");
         return 0;
 }
 
@@ -398,47 +257,6 @@ static int fetch_source(const Ctx *c, const char *url, const char *where, uint8_
 
 /* ---- storage.luks ------------------------------------------------------- */
 
-/* Ignition's own clevis form as the sss config clevis builds from it
- * (Ignition's luks.go): {"t": threshold, "pins": {"tang": [{url, thp}],
- * "tpm2": [{}]}}. A custom pin is passed on as it is. */
-static int clevis_args(const json_t *clevis, const char *where, char **ret_pin, char **ret_config) {
-        const json_t *custom = json_object_get(clevis, "custom"), *tang, *t;
-        json_t *pins, *cfg, *list;
-        size_t i;
-
-        if (custom) {
-                const char *pin = json_string_value(json_object_get(custom, "pin"));
-                const char *config = json_string_value(json_object_get(custom, "config"));
-                if (!pin || !config)
-                        return fail(where, "custom needs \"pin\" and \"config\"");
-                *ret_pin = strdup(pin);
-                *ret_config = strdup(config);
-                return *ret_pin && *ret_config ? 0 : -1;
-        }
-        pins = json_object();
-        list = json_array();
-        tang = json_object_get(clevis, "tang");
-        json_array_foreach(tang, i, t) {
-                const char *url = json_string_value(json_object_get(t, "url"));
-                const char *thp = json_string_value(json_object_get(t, "thumbprint"));
-                if (!url)
-                        return fail(where, "tang[%zu] has no url", i);
-                json_array_append_new(list, thp ? json_pack("{s:s,s:s}", "url", url, "thp", thp)
-                                                : json_pack("{s:s}", "url", url));
-        }
-        if (json_array_size(list) > 0)
-                json_object_set(pins, "tang", list);
-        json_decref(list);
-        if (json_is_true(json_object_get(clevis, "tpm2")))
-                json_object_set_new(pins, "tpm2", json_pack("[{}]"));
-        json_int_t t_ = json_integer_value(json_object_get(clevis, "threshold"));
-        cfg = json_pack("{s:I,s:o}", "t", t_ > 0 ? t_ : (json_int_t) 1, "pins", pins);
-        *ret_pin = strdup("sss");
-        *ret_config = cfg ? json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        json_decref(cfg);
-        return *ret_pin && *ret_config ? 0 : -1;
-}
-
 /* A device Ignition may format: nothing but zeros in its first MiB
  * (Ignition refuses to touch a device holding anything, wipeVolume false). */
 static int device_is_blank(const char *dev) {
@@ -466,18 +284,15 @@ static int apply_luks(Ctx *c, const json_t *e, size_t i) {
         int fd, r;
 
         snprintf(where, sizeof(where), "$.storage.luks[%zu]", i);
-        if (!name || !dev || strchr(name, '/'))
-                return fail(where, "needs \"name\" (no '/') and \"device\"");
-        if (c->n_luks >= LUKS_MAX)
-                return fail(where, "more than %d volumes", LUKS_MAX);
+        /* name, device and the count: ignition_lite_check */
         r = device_is_blank(dev);
         if (r < 0)
                 return fail(where, "device %s: %s", dev, strerror(-r));
         if (r == 0)
                 return fail(where, "device %s is not blank, and wipeVolume is false: Ignition never reuses a "
                                    "clevis-bound volume, this boot fails closed", dev);
-        if (clevis_args(json_object_get(e, "clevis"), where, &pin, &config) < 0)
-                return -1;
+        if (ignition_lite_clevis(json_object_get(e, "clevis"), &pin, &config) < 0)
+                return fail(where, "out of memory");
 
         /* the random key, on tmpfs only while the volume is being set up */
         snprintf(key, sizeof(key), "%s/%s.key", c->key_dir, name);
@@ -579,8 +394,6 @@ static int apply_filesystem(Ctx *c, const json_t *e, size_t i) {
         int r;
 
         snprintf(where, sizeof(where), "$.storage.filesystems[%zu]", i);
-        if (!dev)
-                return fail(where, "needs \"device\"");
         r = has_ext_superblock(dev);
         if (r < 0)
                 return fail(where, "device %s: %s", dev, strerror(-r));
@@ -598,10 +411,8 @@ static int apply_filesystem(Ctx *c, const json_t *e, size_t i) {
         }
         if (!path)
                 return 0;
-        if (check_abs(path, where) < 0 || join(c, path, full) < 0)
-                return -1;
-        if (c->n_mounted >= MOUNTS_MAX)
-                return fail(where, "too many mounts");
+        if (join(c, path, full) < 0)
+                return fail(where, "%s under %s is too long", path, c->root);
         if (mkdir_parents(full) < 0 || (mkdir(full, 0755) < 0 && errno != EEXIST))
                 return fail(where, "cannot create %s: %s", full, strerror(errno));
         if (mount(dev, full, "ext4", 0, NULL) < 0)
@@ -623,8 +434,8 @@ static int apply_directory(const Ctx *c, const json_t *e, size_t i) {
         struct stat st;
 
         snprintf(where, sizeof(where), "$.storage.directories[%zu]", i);
-        if (check_abs(path, where) < 0 || join(c, path, full) < 0)
-                return -1;
+        if (join(c, path, full) < 0)
+                return fail(where, "%s under %s is too long", path, c->root);
         if (mkdir_parents(full) < 0)
                 return fail(where, "cannot create the parents of %s", path);
         if (lstat(full, &st) == 0 && !S_ISDIR(st.st_mode))
@@ -647,17 +458,13 @@ static int apply_file(const Ctx *c, const json_t *e, size_t i) {
         int r;
 
         snprintf(where, sizeof(where), "$.storage.files[%zu]", i);
-        if (check_abs(path, where) < 0 || join(c, path, full) < 0)
-                return -1;
+        if (join(c, path, full) < 0)
+                return fail(where, "%s under %s is too long", path, c->root);
         if (!json_is_true(json_object_get(e, "overwrite")) && access(full, F_OK) == 0)
                 return fail(where, "%s exists and overwrite is false", path);
         if (source && fetch_source(c, source, where, &data, &n) < 0)
                 return -1;
         if (hash) {
-                if (strncmp(hash, "sha512-", 7) != 0 || strlen(hash) != 7 + 128) {
-                        free(data);
-                        return fail(where, "verification.hash must be sha512-<128 hex digits>");
-                }
                 if (sha512_hex(data ? (const void *) data : "", n, hex) < 0 || strcmp(hex, hash + 7) != 0) {
                         free(data);
                         return fail(where, "%s: its SHA-512 is %.16s..., the config says %.16s...", source, hex,
@@ -677,10 +484,8 @@ static int apply_link(const Ctx *c, const json_t *e, size_t i) {
         char where[64], full[PATH_MAX_LEN];
 
         snprintf(where, sizeof(where), "$.storage.links[%zu]", i);
-        if (check_abs(path, where) < 0 || join(c, path, full) < 0)
-                return -1;
-        if (!target)
-                return fail(where, "needs \"target\"");
+        if (join(c, path, full) < 0)
+                return fail(where, "%s under %s is too long", path, c->root);
         if (mkdir_parents(full) < 0)
                 return fail(where, "cannot create the parents of %s", path);
         if (json_is_true(json_object_get(e, "overwrite")))
@@ -702,10 +507,6 @@ static int write_text(const Ctx *c, const char *path, const char *text, const ch
         return 0;
 }
 
-static bool is_unit_name(const char *s) {
-        return s && *s && !strchr(s, '/') && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
-}
-
 static int apply_unit(const Ctx *c, const json_t *e, size_t i, FILE *preset) {
         const char *name = json_string_value(json_object_get(e, "name"));
         const char *contents = json_string_value(json_object_get(e, "contents"));
@@ -714,8 +515,6 @@ static int apply_unit(const Ctx *c, const json_t *e, size_t i, FILE *preset) {
         size_t k;
 
         snprintf(where, sizeof(where), "$.systemd.units[%zu]", i);
-        if (!is_unit_name(name))
-                return fail(where, "needs a unit \"name\"");
         snprintf(path, sizeof(path), "/etc/systemd/system/%s", name);
         if (json_is_true(json_object_get(e, "mask"))) {
                 if (join(c, path, full) < 0 || mkdir_parents(full) < 0)
@@ -729,8 +528,6 @@ static int apply_unit(const Ctx *c, const json_t *e, size_t i, FILE *preset) {
                 const char *dn = json_string_value(json_object_get(d, "name"));
                 const char *dc = json_string_value(json_object_get(d, "contents"));
                 snprintf(where, sizeof(where), "$.systemd.units[%zu].dropins[%zu]", i, k);
-                if (!is_unit_name(dn) || !dc)
-                        return fail(where, "needs \"name\" and \"contents\"");
                 snprintf(path, sizeof(path), "/etc/systemd/system/%s.d/%s", name, dn);
                 if (write_text(c, path, dc, where) < 0)
                         return -1;
@@ -803,6 +600,7 @@ int main(int argc, char **argv) {
         Ctx c = { .root = "/" };
         const char *file = NULL;
         bool check_only = false;
+        char check_err[IGNITION_LITE_ERR_MAX];
         json_error_t err;
         json_t *config;
         uint8_t *text = NULL;
@@ -845,7 +643,8 @@ int main(int argc, char **argv) {
                 json_decref(config);
                 return 1;
         }
-        if (check_fields(config, "", "$") < 0 || check_values(config) < 0) {
+        if (ignition_lite_check(config, check_err) < 0) {
+                fprintf(stderr, "ignition-lite: %s\n", check_err);
                 json_decref(config);
                 return 1;
         }

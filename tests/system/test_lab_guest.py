@@ -502,7 +502,9 @@ def luks_dump(image):
 def test_ignition_lite_supports_every_rendered_config(ign, tmp_path):
     """Every field Strata's renderer emits, for every role, with and without
     the data volume and the sysext download, is one ignition-lite applies;
-    anything else is refused with its JSON path, before anything is done."""
+    anything else, or a malformed entry (a path that climbs, a unit name
+    that would add a line to the preset file), is refused with its JSON
+    path, before anything is done."""
     sysext_url = f"http://{HOST_ADDR}:{IGN_PORT}/{os.path.basename(ign.sysext)}"
     for role in ("seed", "controller", "worker"):
         for extra in ((), ("--volume-exists",), ("--sysext-url", sysext_url), ("--spec-version", "3.4.0")):
@@ -515,7 +517,11 @@ def test_ignition_lite_supports_every_rendered_config(ign, tmp_path):
     for mutate, path in ((lambda c: c.update(passwd={"users": [{"name": "core"}]}), "$.passwd"),
                          (lambda c: c["storage"]["files"][1].update(user={"name": "root"}), "$.storage.files[1].user"),
                          (lambda c: c["storage"]["luks"][0].update(wipeVolume=True), "$.storage.luks[0].wipeVolume"),
-                         (lambda c: c["ignition"].update(config={"merge": []}), "$.ignition.config")):
+                         (lambda c: c["ignition"].update(config={"merge": []}), "$.ignition.config"),
+                         (lambda c: c["storage"]["files"][-1].update(path="/etc/../root/x"),
+                          "$.storage.files[%d].path" % (len(config["storage"]["files"]) - 1)),
+                         (lambda c: c["systemd"]["units"][0].update(name="a.service\nenable evil.service"),
+                          "$.systemd.units[0].name")):
         bad = json.loads(json.dumps(config))
         mutate(bad)
         f = tmp_path / "bad.ign"

@@ -50,9 +50,11 @@ static void usage(FILE *f) {
                 "  The fleet as Cluster API objects (Cluster, RemoteCluster, K0sControlPlane,\n"
                 "  per member a bootstrap config, RemoteMachine and Machine). --members: a JSON\n"
                 "  document with \"members\": [{\"name\", optional \"address\", \"node\"}] (the\n"
-                "  coordinator's status). --print writes them as JSON; with --kubeconfig they are\n"
-                "  applied (server-side apply) and Machines of members no longer listed are named,\n"
-                "  never deleted. --paused: all but the Cluster carry cluster.x-k8s.io/paused.\n"
+                "  coordinator's status): each name once and in the spec's inventory, address an\n"
+                "  IP address or DNS name (default: the name), node a Kubernetes Node name.\n"
+                "  --print writes them as JSON; with --kubeconfig they are applied (server-side\n"
+                "  apply) and Machines of members no longer listed are named, never deleted.\n"
+                "  --paused: all but the Cluster carry cluster.x-k8s.io/paused.\n"
                 "exit: 0 done, 1 refused or failed, 2 usage, 3 local fault\n");
 }
 

@@ -317,6 +317,9 @@ int attest_policy_parse(const uint8_t *doc, size_t size, AttestPolicy *ret, char
                         return error_detail_set(reterr, -EBADMSG, "$.not_after: not YYYY-MM-DDTHH:MM:SSZ");
                 p.has_not_after = true;
         }
+        /* a window nothing can fall into is a mistake, not a policy */
+        if (p.has_not_before && p.has_not_after && p.not_after < p.not_before)
+                return error_detail_set(reterr, -EBADMSG, "$.not_after: before not_before");
         *ret = p;
         p = (AttestPolicy) {};
         return 0;

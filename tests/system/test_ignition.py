@@ -364,11 +364,31 @@ def test_data_volume_units_verify(tmp_path, assets):
         for d in u.get("dropins", []):
             (units / (u["name"] + ".d")).mkdir(exist_ok=True)
             (units / (u["name"] + ".d") / d["name"]).write_text(d["contents"])
-    assert sorted(os.path.basename(p) for p in rendered) == ["var-lib-k0s.mount", "var-lib-strata.mount",
+    assert sorted(os.path.basename(p) for p in rendered) == ["systemd-cryptsetup@strata\\x2ddata.service",
+                                                             "var-lib-k0s.mount", "var-lib-strata.mount",
                                                              "var-mnt-strata.mount"]
-    env = dict(os.environ, SYSTEMD_UNIT_PATH=f"{units}:")
+    # What Ignition adds for a volume it creates: a line in /etc/crypttab
+    # (its files stage, filesystemEntries.go), from which systemd's
+    # generator makes systemd-cryptsetup@NAME.service and has /dev/mapper/NAME
+    # require it. The config's unit of that name (in /etc, here `units`)
+    # outranks the generator's (in /run, here `generated`).
+    generator = "/lib/systemd/system-generators/systemd-cryptsetup-generator"
+    crypttab = tmp_path / "crypttab"
+    crypttab.write_text("strata-data UUID=0b3c5a7e-1111-2222-3333-444455556666 none luks,_netdev\n")
+    generated = tmp_path / "generator"
+    for d in ("normal", "early", "late"):
+        (generated / d).mkdir(parents=True)
+    g = run(generator, *(str(generated / d) for d in ("normal", "early", "late")),
+            env=dict(os.environ, SYSTEMD_CRYPTTAB=str(crypttab)))
+    assert g.returncode == 0, g.stderr
+    requires = generated / "normal" / "dev-mapper-strata\\x2ddata.device.requires"
+    assert sorted(os.listdir(requires)) == ["systemd-cryptsetup@strata\\x2ddata.service"]
+    env = dict(os.environ, SYSTEMD_UNIT_PATH=f"{units}:{generated / 'normal'}:")
     v = run("systemd-analyze", "verify", *rendered, str(units / "stratad.service"), env=env)
     assert (v.returncode, v.stdout, v.stderr) == (0, "", "")
+    # the stand-in pulls strata's unseal in wherever the mapper device is wanted
+    text = (units / "systemd-cryptsetup@strata\\x2ddata.service").read_text()
+    assert "\nRequires=strata-unseal@dev-disk-by\\x2dpartlabel-strata\\x2ddata.service\n" in text
 
 
 def test_public_spec_carries_no_bmc_or_sponsor_secrets(tmp_path, assets):

@@ -183,6 +183,22 @@ static const char *dropin(const json_t *config, const char *unit_name, const cha
 
 /* ---- rendering ----------------------------------------------------------- */
 
+/* systemd-cryptsetup@NAME.service, which the generator makes /dev/mapper/NAME
+ * require (Ignition writes /etc/crypttab): replaced by a unit that requires
+ * strata-unseal@, never masked (a masked unit fails the mapper device, the
+ * mounts and stratad). */
+static void check_cryptsetup_stand_in(const json_t *c) {
+        const json_t *u = unit(c, "systemd-cryptsetup@strata\\x2ddata.service");
+        const char *text = json_string_value(json_object_get(u, "contents"));
+
+        assert_non_null(u);
+        assert_null(json_object_get(u, "mask"));
+        assert_non_null(text);
+        assert_non_null(strstr(text, "\nRequires=" UNSEAL_UNIT "\nAfter=" UNSEAL_UNIT "\n"));
+        assert_non_null(strstr(text, "\nDefaultDependencies=no\n"));
+        assert_non_null(strstr(text, "\nExecStart=/usr/bin/true\n"));
+}
+
 static void test_ignition_render_controller(void **state) {
         _cleanup_spec_ Spec *s = rack();
         IgnitionRenderOptions o = options("r1-ctl1");
@@ -367,7 +383,7 @@ static void test_ignition_render_data_volume(void **state) {
         /* no condition on /dev/mapper: strata-unseal itself succeeds when
          * the volume is open already, and checks it is this volume */
         assert_null(strstr(dropin(c, UNSEAL_UNIT, "50-strata-volume.conf"), "Condition"));
-        assert_true(json_is_true(json_object_get(unit(c, "systemd-cryptsetup@strata\\x2ddata.service"), "mask")));
+        check_cryptsetup_stand_in(c);
         /* merged into base.json's entry, not a second stratad.service */
         assert_true(json_is_true(json_object_get(unit(c, "stratad.service"), "enabled")));
         assert_non_null(strstr(dropin(c, "stratad.service", "50-strata-data.conf"),
@@ -431,7 +447,7 @@ static void test_ignition_render_volume_exists(void **state) {
                                "Requires=" UNSEAL_UNIT "\n"));
         assert_non_null(unit(c, "var-lib-k0s.mount"));
         assert_non_null(strstr(dropin(c, UNSEAL_UNIT, "50-strata-volume.conf"), "STRATA_VOLUME_NAME=strata-data\n"));
-        assert_true(json_is_true(json_object_get(unit(c, "systemd-cryptsetup@strata\\x2ddata.service"), "mask")));
+        check_cryptsetup_stand_in(c);
         /* stratad's unseal phase (and strata-unseal@) learn they may make a
          * blank device into the volume, as Ignition would have */
         {

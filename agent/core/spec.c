@@ -561,6 +561,13 @@ static int check_tang(const json_t *tang, SpecErrors *e) {
                         if (r < 0)
                                 return r;
                 }
+                /* a copied advertisement is only as good as the key it is checked against */
+                if (json_object_get(t, "adv") && !json_object_get(t, "thumbprint")) {
+                        snprintf(path, sizeof(path), "$.tang[%zu].adv", i);
+                        r = add_error(e, path, "requires \"thumbprint\" (the advertisement must be signed by it)");
+                        if (r < 0)
+                                return r;
+                }
         }
         return 0;
 }

@@ -16,6 +16,7 @@
 #include "core/openssl-cleanup.h"
 #include "ignition/template.h"
 #include "ignition/unit-name.h"
+#include "unseal/pin-tang.h"
 #include "unseal/policy.h"
 
 #define SHA512_HEX_LEN 128u
@@ -181,6 +182,27 @@ static void volume_done(Volume *v) {
  * PCRs both forms bind the same, and Ignition's own form is kept: Ignition
  * fetches the tang advertisements itself first, retrying until the
  * network is up. */
+/* A tang server's advertisement copied into the spec goes into the custom
+ * pin's config, where clevis binds to it offline: checked here as clevis
+ * would check it (signed by the thumbprint's key), so a stale or mistyped
+ * copy is refused at rendering, not on the node's first boot. */
+static int adv_check(const json_t *t, size_t i, char **reterr) {
+        const json_t *adv = json_object_get(t, "adv");
+        _cleanup_(unseal_report_clear) UnsealReport report = { 0 };
+        char where[48];
+        int r;
+
+        if (!adv)
+                return 0;
+        snprintf(where, sizeof(where), "$.tang[%zu].adv", i);
+        r = tang_adv_trust(adv, json_string_value(json_object_get(t, "thumbprint")), false, NULL, &report, where);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return error_detail_set(reterr, -EINVAL, "%s", report.n_lines > 0 ? report.lines[0] : where);
+        return 0;
+}
+
 static int clevis_build(const json_t *root, json_t **ret, char **reterr) {
         const json_t *unseal = json_object_get(root, "unseal"), *tpm2 = json_object_get(unseal, "tpm2");
         const json_t *tang = json_object_get(root, "tang"), *t;
@@ -198,14 +220,16 @@ static int clevis_build(const json_t *root, json_t **ret, char **reterr) {
 
                 /* Ignition 2.14 dereferences the thumbprint (luks.go), and
                  * clevis would ask whether to trust an unpinned key, which
-                 * nobody answers in the initramfs; 3.4.0's offline
-                 * advertisement is not in the spec */
+                 * nobody answers in the initramfs */
                 if (!thp)
                         return error_detail_set(reterr, -EINVAL,
                                                 "$.tang[%zu]: the data volume's clevis binding needs this tang server's "
                                                 "\"thumbprint\" (Ignition cannot bind with trust on first use)", i);
                 if (json_array_append_new(list, json_pack("{s:O,s:O}", "url", url, "thumbprint", thp)) < 0)
                         return -ENOMEM;
+                r = adv_check(t, i, reterr);
+                if (r < 0)
+                        return r;
         }
         if (threshold < 1 || (size_t) threshold > sources)
                 return error_detail_set(reterr, -EINVAL,

@@ -14,6 +14,9 @@
 #include "core/error-detail.h"
 #include "core/json-schema.h"
 #include "ignition/data-url.h"
+#include "unseal/pin-tang.h"
+
+#include <jose/b64.h>
 
 /* Deepest nesting walked (configs need 6; a data: URL's JSON adds the
  * spec's 5). */
@@ -29,8 +32,9 @@
 
 typedef struct Scan {
         JsonSchemaPath path;  /* in the config */
-        JsonSchemaPath inner; /* in a data: URL's JSON, while scanning one */
+        JsonSchemaPath inner; /* in a data: URL's or a string's JSON, while scanning one */
         bool in_data;
+        const char *inner_kind; /* "its data: URL" or "its JSON text" */
         const char *entry; /* the "path" or "name" of the file, unit, ... being scanned */
         char **reterr;
 } Scan;
@@ -250,6 +254,64 @@ static const struct {
         { has_random_run, "a long random base64 string (key-like)" },
 };
 
+/* ---- public documents ----------------------------------------------------- */
+
+/* A JWK that is public: an asymmetric key type, none of the private
+ * members (RFC 7518 6.2.2, 6.3.2; RFC 8037 2). */
+static bool is_public_jwk(const json_t *k) {
+        static const char *const private_members[] = { "d", "p", "q", "dp", "dq", "qi", "oth", "k" };
+        const char *kty = json_string_value(json_object_get(k, "kty"));
+
+        if (!json_is_object(k) || !kty || (strcmp(kty, "EC") != 0 && strcmp(kty, "OKP") != 0 && strcmp(kty, "RSA") != 0))
+                return false;
+        for (size_t i = 0; i < ELEMENTSOF(private_members); i++)
+                if (json_object_get(k, private_members[i]))
+                        return false;
+        return true;
+}
+
+/* A tang advertisement, as GET /adv returns it and a spec may carry it
+ * ($.tang[].adv): a JWS (flattened or general, nothing else in it) whose
+ * payload is {"keys": [...]} of public keys only, signed by every signing
+ * key it lists. Its payload and signatures look random because they are
+ * keys and signatures, but public ones (and a verified signature is no
+ * place to hide anything); its headers are still scanned (scan_adv). */
+static bool is_public_key_set_jws(const json_t *o) {
+        static const char *const members[] = { "payload", "protected", "header", "signature", "signatures" };
+        _cleanup_(unseal_report_clear) UnsealReport quiet = { 0 };
+        const json_t *payload = json_object_get(o, "payload"), *keys, *k;
+        json_auto_t *doc = NULL;
+        const char *key;
+        const json_t *v;
+        size_t i;
+
+        if (!json_is_string(payload) || (!json_object_get(o, "signature") && !json_object_get(o, "signatures")))
+                return false;
+        json_object_foreach((json_t *) o, key, v) {
+                bool known = false;
+                for (i = 0; i < ELEMENTSOF(members); i++)
+                        known = known || strcmp(key, members[i]) == 0;
+                if (!known)
+                        return false;
+        }
+        json_array_foreach(json_object_get(o, "signatures"), i, k) {
+                if (!json_is_object(k))
+                        return false;
+                json_object_foreach((json_t *) k, key, v)
+                        if (strcmp(key, "protected") != 0 && strcmp(key, "header") != 0 && strcmp(key, "signature") != 0)
+                                return false;
+        }
+        doc = jose_b64_dec_load(payload);
+        keys = json_object_get(doc, "keys");
+        if (!json_is_object(doc) || json_object_size(doc) != 1 || !json_is_array(keys) || json_array_size(keys) == 0)
+                return false;
+        json_array_foreach(keys, i, k)
+                if (!is_public_jwk(k))
+                        return false;
+        /* trust_first_use: only whether it is self-consistent, not whose */
+        return tang_adv_trust(o, NULL, true, NULL, &quiet, "adv") == 0;
+}
+
 /* ---- the walk ---------------------------------------------------------------- */
 
 /* Ignition's own property names that spec_name_is_secret() matches but
@@ -270,8 +332,8 @@ static int found(const Scan *x, const char *what) {
         if (x->entry && asprintf(&entry, " (%.200s)", x->entry) < 0)
                 entry = NULL;
         if (x->in_data)
-                return error_detail_set(x->reterr, -EPERM, "%s%s: %s, inside its data: URL at %s", x->path.buf,
-                                        entry ? entry : "", what, x->inner.buf);
+                return error_detail_set(x->reterr, -EPERM, "%s%s: %s, inside %s at %s", x->path.buf,
+                                        entry ? entry : "", what, x->inner_kind, x->inner.buf);
         return error_detail_set(x->reterr, -EPERM, "%s%s: %s", x->path.buf, entry ? entry : "", what);
 }
 
@@ -334,6 +396,19 @@ static int scan_text(const Scan *x, const char *s, size_t n) {
         return what ? found(x, what) : 0;
 }
 
+/* A JSON document inside one of the config's strings, scanned as JSON and
+ * named by its path in there. */
+static int scan_inner(Scan *x, const json_t *doc, unsigned depth, const char *kind) {
+        int r;
+
+        json_schema_path_init(&x->inner);
+        x->in_data = true;
+        x->inner_kind = kind;
+        r = scan_node(x, doc, depth + 1);
+        x->in_data = false;
+        return r;
+}
+
 static int scan_data_url(Scan *x, const char *s, size_t n, unsigned depth) {
         _cleanup_free_ uint8_t *data = NULL;
         json_auto_t *doc = NULL;
@@ -356,11 +431,44 @@ static int scan_data_url(Scan *x, const char *s, size_t n, unsigned depth) {
                 doc = json_loadb((const char *) data, size, 0, NULL);
         if (!doc)
                 return scan_text(x, (const char *) data, size);
-        json_schema_path_init(&x->inner);
-        x->in_data = true;
-        r = scan_node(x, doc, depth + 1);
-        x->in_data = false;
-        return r;
+        return scan_inner(x, doc, depth, "its data: URL");
+}
+
+/* The headers of a public advertisement (is_public_key_set_jws): free
+ * text its maker chose, scanned as anything else. */
+static int scan_adv_headers(Scan *x, const json_t *jws, unsigned depth) {
+        static const char *const headers[] = { "protected", "header" };
+        const json_t *sigs = json_object_get(jws, "signatures"), *sig;
+        size_t i;
+        int r;
+
+        for (size_t h = 0; h < ELEMENTSOF(headers); h++) {
+                const json_t *v = json_object_get(jws, headers[h]);
+                size_t mark = json_schema_path_push_key(current(x), headers[h]);
+
+                r = v ? scan_node(x, v, depth + 1) : 0;
+                json_schema_path_pop(current(x), mark);
+                if (r < 0)
+                        return r;
+        }
+        json_array_foreach(sigs, i, sig) {
+                size_t mark = json_schema_path_push_key(current(x), "signatures");
+                size_t mark_i = json_schema_path_push_index(current(x), i);
+
+                r = 0;
+                for (size_t h = 0; h < ELEMENTSOF(headers) && r == 0; h++) {
+                        const json_t *v = json_object_get(sig, headers[h]);
+                        size_t mark_h = json_schema_path_push_key(current(x), headers[h]);
+
+                        r = v ? scan_node(x, v, depth + 3) : 0;
+                        json_schema_path_pop(current(x), mark_h);
+                }
+                json_schema_path_pop(current(x), mark_i);
+                json_schema_path_pop(current(x), mark);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 static int scan_node(Scan *x, const json_t *node, unsigned depth) {
@@ -374,12 +482,22 @@ static int scan_node(Scan *x, const json_t *node, unsigned depth) {
 
                 if (data_url_is(s, n))
                         return scan_data_url(x, s, n, depth);
+                /* JSON in a string (a custom clevis pin's config) is
+                 * scanned as JSON, so a public advertisement in it is
+                 * told apart (below) */
+                if (!x->in_data && n > 0 && s[0] == '{') {
+                        json_auto_t *doc = json_loadb(s, n, 0, NULL);
+                        if (doc)
+                                return scan_inner(x, doc, depth, "its JSON text");
+                }
                 return scan_text(x, s, n);
         }
         if (json_is_object(node)) {
                 const char *key, *saved = x->entry, *entry = json_string_value(json_object_get(node, "path"));
                 json_t *value;
 
+                if (is_public_key_set_jws(node))
+                        return scan_adv_headers(x, node, depth);
                 if (!entry)
                         entry = json_string_value(json_object_get(node, "name"));
                 /* name the config's entry (a file's path, a unit's name) in

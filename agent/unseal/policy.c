@@ -38,6 +38,10 @@ int unseal_policy_config(const json_t *spec, json_t **ret_config, UnsealOptions 
                 json_t *c = json_pack("{s:O}", "url", json_object_get(t, "url"));
                 if (!c)
                         return -ENOMEM;
+                /* the advertisement (with its thumbprint, spec.c): clevis
+                 * and strata bind to it without asking the server */
+                if (thp && json_object_get(t, "adv"))
+                        json_object_set(c, "adv", json_object_get(t, "adv"));
                 if (thp)
                         json_object_set(c, "thp", (json_t *) thp);
                 else if (json_is_string(json_object_get(t, "trust")) &&

@@ -2,6 +2,7 @@
 stopped by the PID it started: a software TPM (swtpm) and a Tang server
 (tangd behind socat, since Debian 12's tangd serves one request per process).
 A missing program fails the test: it is installed by `make check`."""
+import json
 import os
 import shutil
 import signal
@@ -116,6 +117,17 @@ class Swtpm:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def tang_thumbprint(keys):
+    """The S256 thumbprint of the signing key in tangd's key directory (what
+    $.tang[].thumbprint pins)."""
+    for name in sorted(os.listdir(keys)):
+        with open(os.path.join(keys, name)) as f:
+            if "verify" in json.load(f).get("key_ops", []):
+                return subprocess.run(["jose", "jwk", "thp", "-i", os.path.join(keys, name), "-a", "S256"],
+                                      check=True, capture_output=True, text=True, timeout=20).stdout.strip()
+    raise AssertionError(f"no signing key in {keys}")
+
+
 class Tang:
     """A real tangd with its own keys, served on a loopback port."""
 
@@ -143,6 +155,9 @@ class Tang:
             self.proc.terminate()
             self.proc.wait(10)
         self.proc = None
+
+    def thumbprint(self):
+        return tang_thumbprint(self.dir)
 
     def rotate(self):
         subprocess.run(["/usr/libexec/tangd-rotate-keys", "-d", self.dir], check=True, capture_output=True, timeout=20)

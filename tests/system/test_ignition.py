@@ -20,7 +20,9 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import urllib.parse
+import urllib.request
 
 import pytest
 
@@ -389,6 +391,49 @@ def test_data_volume_units_verify(tmp_path, assets):
     # the stand-in pulls strata's unseal in wherever the mapper device is wanted
     text = (units / "systemd-cryptsetup@strata\\x2ddata.service").read_text()
     assert "\nRequires=strata-unseal@dev-disk-by\\x2dpartlabel-strata\\x2ddata.service\n" in text
+
+
+def pcr_bound_spec(tang_entry):
+    spec = with_volume(load_example("rack.json"))
+    spec["tang"] = [tang_entry]
+    spec["unseal"]["threshold"] = 2
+    return spec
+
+
+def test_pcr_bound_volume_binds_offline_with_the_spec_adv(tmp_path, assets, tang, swtpm):
+    """A tang server's advertisement copied into the spec goes into the
+    custom pin's config, and the real clevis binds with that config while
+    the server is down (as a seed's Ignition may have to, before its network
+    is up); the binding then unlocks with the server back. A copy not signed
+    by the thumbprint's key is refused at rendering, naming it."""
+    with urllib.request.urlopen(f"{tang.url}/adv", timeout=10) as r:
+        adv = json.load(r)
+    spec_path = write_spec(tmp_path, pcr_bound_spec({"url": tang.url, "thumbprint": tang.thumbprint(), "adv": adv}))
+    config = render_ok(spec_path, "r2-wrk1", assets)
+    custom = config["storage"]["luks"][0]["clevis"]["custom"]
+    pins = json.loads(custom["config"])
+    assert pins["pins"]["tang"] == [{"url": tang.url, "thp": tang.thumbprint(), "adv": adv}]
+    env = swtpm.env()
+    tang.stop()
+    try:
+        enc = subprocess.run(["clevis", "encrypt", custom["pin"], custom["config"]], input=b"volume key",
+                             capture_output=True, env=env, timeout=60)
+    finally:
+        tang.start()
+    assert enc.returncode == 0, enc.stderr.decode()
+    dec = subprocess.run(["clevis", "decrypt"], input=enc.stdout, capture_output=True, env=env, timeout=60)
+    assert (dec.returncode, dec.stdout) == (0, b"volume key"), dec.stderr.decode()
+
+    # a copy checked against another key, and one without a thumbprint
+    other = run("jose", "jwk", "gen", "-i", '{"alg":"ES512"}')
+    wrong = subprocess.run(["jose", "jwk", "thp", "-i-", "-a", "S256"], input=other.stdout, capture_output=True,
+                           text=True, timeout=20).stdout.strip()
+    spec_path = write_spec(tmp_path, pcr_bound_spec({"url": tang.url, "thumbprint": wrong, "adv": adv}), "wrong.json")
+    r = render(spec_path, "r2-wrk1", "--sysext", str(assets["sysext"]))
+    assert r.returncode != 0 and "$.tang[0].adv: advertisement not trusted" in r.stderr, r.stderr
+    spec_path = write_spec(tmp_path, pcr_bound_spec({"url": tang.url, "adv": adv}), "nothp.json")
+    r = run(STRATA, "spec", "validate", spec_path)
+    assert r.returncode != 0 and "$.tang[0].adv" in r.stderr + r.stdout and "thumbprint" in r.stderr + r.stdout
 
 
 def test_public_spec_carries_no_bmc_or_sponsor_secrets(tmp_path, assets):

@@ -355,6 +355,26 @@ def test_seed_image_replaces_output_and_picks_named_seed(work, assets):
     assert_no_loops(work)
 
 
+def test_seed_image_warns_when_its_volume_binds_tang_online(work, assets):
+    """A PCR-bound data volume is bound by clevis' own pin, which asks each
+    tang server once; the seed's config is local, so nothing has waited for
+    its network. Each tang server without a copied advertisement is named,
+    and the image is still made."""
+    need_loop_mounts()
+    with open(os.path.join(EXAMPLES, "rack.json")) as f:
+        spec = json.load(f)
+    spec["unseal"]["volume"] = {"device": "/dev/disk/by-partlabel/strata-data", "name": "strata-data"}
+    path = work / "volume.json"
+    path.write_text(json.dumps(spec))
+    r = seed(work / "flatcar.bin", path, work / "seed.img", assets=assets)
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if "warning" in line]
+    assert [w.split(":")[3].strip() for w in warnings] == ["$.tang[0] has no \"adv\"", "$.tang[1] has no \"adv\""], \
+        r.stderr
+    assert "binds its data volume to http://192.0.2.10:7500 once" in warnings[0]
+    assert_no_loops(work)
+
+
 @pytest.mark.parametrize("delay", [0.0, 0.005, 0.01, 0.02, 0.04])
 def test_seed_image_killed_leaves_nothing_half_done(work, assets, delay):
     """SIGKILL at some point of the run: afterwards the kernel has released

@@ -37,6 +37,7 @@ import time
 import pytest
 
 from conftest import BUILD, EXAMPLES, SRC, STRATA
+from peers import tang_thumbprint
 
 GUEST = os.path.join(BUILD, "lab-guest")
 MACHINE_INITRD = os.path.join(SRC, "images", "lab-guest", "machine-initrd.sh")
@@ -424,15 +425,6 @@ IGN_PORT = 8088  # the test's HTTP server for configs and the sysext, on the bri
 IGNITION_LITE = os.path.join(GUEST, "ignition-lite")
 FLATCAR_LAB = os.path.join(GUEST, "flatcar-lab.img")
 SEED_MAC = "52:54:00:23:10:00"
-
-
-def tang_thumbprint(keys):
-    """The S256 thumbprint of tangd's signing key (what $.tang[].thumbprint pins)."""
-    for name in sorted(os.listdir(keys)):
-        with open(os.path.join(keys, name)) as f:
-            if "verify" in json.load(f).get("key_ops", []):
-                return sh("jose", "jwk", "thp", "-i", os.path.join(keys, name), "-a", "S256").stdout.strip()
-    raise AssertionError(f"no signing key in {keys}")
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jose/jose.h>
 
 #include "core/cleanup.h"
 #include "core/spec.h"
@@ -1018,6 +1019,86 @@ static void test_ignition_scan_secrets_names(void **state) {
                                  "inside its data: URL at $.inventory[0].bmc.apiToken");
 }
 
+/* A tang advertisement as tangd makes one: an ES512 signing key and an
+ * ECMR exchange key, public halves in the payload, signed by the first.
+ * `leak` puts the exchange key's private half in the payload instead. */
+static json_t *make_adv(bool leak) {
+        json_auto_t *sig = json_pack("{s:s, s:[s,s]}", "alg", "ES512", "key_ops", "sign", "verify");
+        json_auto_t *exc = json_pack("{s:s, s:[s]}", "alg", "ECMR", "key_ops", "deriveKey");
+        json_auto_t *payload = NULL;
+        json_t *sig_pub, *exc_pub, *jws;
+
+        assert_true(jose_jwk_gen(NULL, sig) && jose_jwk_gen(NULL, exc));
+        sig_pub = json_deep_copy(sig);
+        exc_pub = json_deep_copy(exc);
+        assert_true(jose_jwk_pub(NULL, sig_pub) && jose_jwk_pub(NULL, exc_pub));
+        json_object_set_new(sig_pub, "key_ops", json_pack("[s]", "verify"));
+        if (leak) {
+                json_decref(exc_pub);
+                exc_pub = json_incref(exc);
+        }
+        payload = json_pack("{s:[o,o]}", "keys", sig_pub, exc_pub);
+        jws = json_pack("{s:o}", "payload", jose_b64_enc_dump(payload));
+        assert_non_null(jws);
+        assert_true(jose_jws_sig(NULL, jws, NULL, sig));
+        return jws;
+}
+
+/* An advertisement is public: keys and signatures that look random are
+ * let through when the payload holds public keys only and the signature
+ * verifies; its headers are still scanned, as is anything else beside it.
+ * JSON inside a string (a custom clevis pin's config) is scanned as JSON. */
+static void test_ignition_scan_secrets_public_advertisement(void **state) {
+        json_auto_t *adv = make_adv(false), *leaky = make_adv(true), *c = NULL, *cfg = NULL;
+        _cleanup_free_ char *err = NULL, *text = NULL;
+
+        (void) state;
+        c = json_pack("{s:{s:O}}", "tang", "adv", adv);
+        assert_int_equal(ignition_scan_secrets(c, &err), 0);
+        json_decref(c);
+
+        /* in a custom pin's config: a JSON text in a string */
+        cfg = json_pack("{s:i, s:{s:[{s:s, s:O}]}}", "t", 1, "pins", "tang", "url", "http://t", "adv", adv);
+        text = json_dumps(cfg, JSON_COMPACT);
+        c = json_pack("{s:{s:s}}", "custom", "config", text);
+        assert_int_equal(ignition_scan_secrets(c, &err), 0);
+        json_decref(c);
+
+        /* a private key in the payload: scanned like any other string */
+        c = json_pack("{s:{s:O}}", "tang", "adv", leaky);
+        assert_int_equal(ignition_scan_secrets(c, &err), -EPERM);
+        assert_non_null(strstr(err, "$.tang.adv.payload: a long random base64 string"));
+        free(err);
+        err = NULL;
+        json_decref(c);
+
+        /* an unprotected header is free text: scanned */
+        json_object_set_new(adv, "header", json_pack("{s:s}", "note", FAKE_JWT));
+        c = json_pack("{s:{s:O}}", "tang", "adv", adv);
+        assert_int_equal(ignition_scan_secrets(c, &err), -EPERM);
+        assert_string_equal(err, "$.tang.adv.header.note: a JWT-like token (JWS/JWE compact serialisation)");
+        free(err);
+        err = NULL;
+        json_decref(c);
+        json_object_del(adv, "header");
+
+        /* a member a JWS does not have makes it an ordinary object */
+        json_object_set_new(adv, "extra", json_string("x"));
+        c = json_pack("{s:{s:O}}", "tang", "adv", adv);
+        assert_int_equal(ignition_scan_secrets(c, &err), -EPERM);
+        json_decref(c);
+        free(err);
+        err = NULL;
+        json_object_del(adv, "extra");
+
+        /* a secret in JSON text inside a string is found, and named there */
+        c = json_pack("{s:{s:s}}", "custom", "config", "{\"t\":1,\"token\":\"x\"}");
+        assert_int_equal(ignition_scan_secrets(c, &err), -EPERM);
+        assert_string_equal(err, "$.custom.config: a property named like a secret, inside its JSON text at $.token");
+        json_decref(c);
+        c = NULL;
+}
+
 /* The entry named in a message (a file's path, a unit's name) is left out
  * when it is itself the secret. */
 static void test_ignition_scan_secrets_never_quotes(void **state) {
@@ -1230,6 +1311,7 @@ int main(void) {
                 cmocka_unit_test(test_ignition_sysext_name_is_valid),
                 cmocka_unit_test(test_ignition_scan_secrets_shapes),
                 cmocka_unit_test(test_ignition_scan_secrets_names),
+                cmocka_unit_test(test_ignition_scan_secrets_public_advertisement),
                 cmocka_unit_test(test_ignition_scan_secrets_never_quotes),
                 cmocka_unit_test(test_data_url_round_trip),
                 cmocka_unit_test(test_data_url_decode),

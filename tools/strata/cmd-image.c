@@ -133,6 +133,27 @@ enum {
         ARG_BOOT_ASSETS,
 };
 
+/* The seed reads its config from its own disk, so nothing has waited for
+ * its network when Ignition binds the data volume; with PCRs the binding
+ * is a custom pin, which asks each tang server once (ignition/README.md,
+ * "Not handled yet"). A copied advertisement ($.tang[].adv) avoids that. */
+static void warn_online_tang_bind(const json_t *spec) {
+        const json_t *unseal = json_object_get(spec, "unseal"), *tpm2 = json_object_get(unseal, "tpm2"), *t;
+        size_t i;
+
+        if (!json_object_get(unseal, "volume") || !json_is_true(json_object_get(tpm2, "enabled")) ||
+            json_array_size(json_object_get(tpm2, "pcr_ids")) == 0)
+                return;
+        json_array_foreach(json_object_get(spec, "tang"), i, t)
+                if (!json_object_get(t, "adv"))
+                        fprintf(stderr,
+                                "strata: image seed: warning: $.tang[%zu] has no \"adv\": on its first boot the seed "
+                                "binds its data volume to %s once, maybe before its network is up; copy the "
+                                "server's advertisement (curl %s/adv) into the spec to bind offline\n",
+                                i, json_string_value(json_object_get(t, "url")),
+                                json_string_value(json_object_get(t, "url")));
+}
+
 static int image_seed_cmd(int argc, char **argv) {
         static const struct option options[] = {
                 { "flatcar", required_argument, NULL, ARG_FLATCAR },
@@ -204,6 +225,7 @@ static int image_seed_cmd(int argc, char **argv) {
         /* no sysext_source: the sysext is on the disk, the config only links it */
         if (ignition_cli_render("image seed", spec, &o, &config) < 0)
                 return EXIT_FAILURE;
+        warn_online_tang_bind(spec_json(spec));
 
         r = image_seed_build(&(ImageSeedOptions){ .flatcar = flatcar, .output = output, .config = config,
                                                   .sysext = sysext, .sysext_name = o.sysext_name,

@@ -324,6 +324,24 @@ def read_journal(path):
         return None
 
 
+def journal_groups(path):
+    """The plan in the pivot's journal, group by group: ["Kind/name", ...]."""
+    try:
+        with open(path, "rb") as f:
+            doc = json.loads(f.read()[STATE_HEADER:])
+    except (OSError, ValueError):
+        return None
+    groups = {}
+    try:
+        for row in doc.get("objects", []):
+            kind = doc["types"][row[1]]
+            kind = kind[1] if isinstance(kind, list) else kind
+            groups.setdefault(row[4], []).append(f"{kind}/{row[3]}")
+    except (IndexError, KeyError, TypeError) as e:  # a diagnostic: never hide the failure it explains
+        return f"(plan unreadable: {e!r})"
+    return [sorted(groups[g]) for g in sorted(groups)]
+
+
 class World:
     """Two stand-ins (bootstrap A, target B), the controllers thread, and
     a seed; everything stopped by close()."""
@@ -473,7 +491,7 @@ def kill_at_step(seed, watch, k, timeout=300):
     """SIGKILLs stratad on the k-th save of the pivot's journal (steps that
     follow each other with no request between may still pass before the
     signal lands). Returns the (steps, phase) the journal holds after the
-    kill, or None when the pivot finished first."""
+    kill; fails when the pivot finished first, saying after how many saves."""
     deadline = time.monotonic() + timeout
     saves = 0
     while True:
@@ -492,7 +510,8 @@ def kill_at_step(seed, watch, k, timeout=300):
             if saves >= k:
                 seed.sigkill()
                 return read_journal(seed.journal_path)
-            return None
+            raise AssertionError(f"step {k}: the pivot finished before the kill, after {saves} saves seen; "
+                                 f"its journal says {j}, its plan {journal_groups(seed.journal_path)}")
         if seed.d.proc.poll() is not None:
             raise AssertionError(f"stratad exited:\n{seed.d.output()[-4000:]}")
         if time.monotonic() > deadline:
@@ -531,7 +550,6 @@ def test_killed_at_every_step_of_the_pivot_resumes(make_world):
             at = kill_at_step(seed, watch, k)
         finally:
             watch.close()
-        assert at is not None, f"step {k}: the pivot finished before the kill"
         assert at[0] >= k, (k, at)
         hit[k] = at
         seed.start()

@@ -275,7 +275,7 @@ static bool is_public_jwk(const json_t *k) {
  * payload is {"keys": [...]} of public keys only, signed by every signing
  * key it lists. Its payload and signatures look random because they are
  * keys and signatures, but public ones (and a verified signature is no
- * place to hide anything); its headers are still scanned (scan_adv). */
+ * place to hide anything); its headers are still scanned (scan_adv_headers). */
 static bool is_public_key_set_jws(const json_t *o) {
         static const char *const members[] = { "payload", "protected", "header", "signature", "signatures" };
         _cleanup_(unseal_report_clear) UnsealReport quiet = { 0 };
@@ -505,8 +505,17 @@ static int scan_node(Scan *x, const json_t *node, unsigned depth) {
                 if (entry && !x->in_data && !has_shape(entry, strlen(entry)))
                         x->entry = entry;
                 json_object_foreach((json_t *) node, key, value) {
-                        size_t mark = json_schema_path_push_key(current(x), key);
+                        const char *what = shape_of(key, strlen(key));
+                        size_t mark;
 
+                        /* a name is text too (JSON in a string used to be
+                         * scanned as text, names and all); named by the
+                         * object it is in, never quoted */
+                        if (what) {
+                                r = found(x, what);
+                                break;
+                        }
+                        mark = json_schema_path_push_key(current(x), key);
                         if (spec_name_is_secret(key) && !is_public_name(key))
                                 r = found(x, "a property named like a secret");
                         else

@@ -1091,6 +1091,15 @@ static void test_ignition_scan_secrets_public_advertisement(void **state) {
         err = NULL;
         json_object_del(adv, "extra");
 
+        /* a key-like property name is found too */
+        c = json_pack("{s:{s:s}}", "custom", "config", "{\"" FAKE_JWT "\":1}");
+        assert_int_equal(ignition_scan_secrets(c, &err), -EPERM);
+        assert_string_equal(err, "$.custom.config: a JWT-like token (JWS/JWE compact serialisation), inside its JSON "
+                                 "text at $");
+        free(err);
+        err = NULL;
+        json_decref(c);
+
         /* a secret in JSON text inside a string is found, and named there */
         c = json_pack("{s:{s:s}}", "custom", "config", "{\"t\":1,\"token\":\"x\"}");
         assert_int_equal(ignition_scan_secrets(c, &err), -EPERM);

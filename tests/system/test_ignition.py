@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import urllib.parse
 import urllib.request
@@ -566,3 +567,23 @@ def test_output_replaced_only_on_success(tmp_path, assets):
     assert out.read_text().startswith('{\n  "ignition": {\n    "version": "3.3.0"')
     assert oct(os.stat(out).st_mode & 0o777) == "0o644"
     assert sorted(os.listdir(tmp_path)) == ["node.ign"]
+
+
+def test_output_is_never_a_device_fifo_or_directory(tmp_path):
+    """-o names a regular file or nothing yet: a device node (here a null
+    device made in the test's directory, never the system's), a FIFO or a
+    directory is refused, named, and left as it was (a rename over it would
+    replace /dev/null with a file when run as root)."""
+    spec_path = os.path.join(EXAMPLES, "rack.json")
+    targets = {"fifo": lambda p: os.mkfifo(p), "dir": lambda p: os.mkdir(p)}
+    if os.geteuid() == 0:
+        targets["null"] = lambda p: os.mknod(p, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    for name, make in targets.items():
+        path = tmp_path / name
+        make(path)
+        before = os.lstat(path)
+        r = render(spec_path, "r1-ctl1", "--sysext-name", SYSEXT_NAME, "-o", str(path))
+        assert r.returncode == 1 and f"{path}: exists and is not a regular file" in r.stderr, (name, r.stderr)
+        after = os.lstat(path)
+        assert (after.st_mode, after.st_ino, after.st_rdev) == (before.st_mode, before.st_ino, before.st_rdev), name
+    assert sorted(os.listdir(tmp_path)) == sorted(targets)

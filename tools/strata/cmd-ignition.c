@@ -4,17 +4,15 @@
  * --sysext-name and --sysext-sha512); the config goes to stdout or,
  * atomically, to -o FILE. Exit 0 written, 1 refused or failed, 2 usage. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/cleanup.h"
 #include "core/spec.h"
+#include "image/image.h"
 #include "ignition-cli.h"
 #include "ignition/render.h"
 
@@ -36,48 +34,42 @@ static void usage(void) {
                 "  --volume-exists                 the data volume was created before (a re-provision, or\n"
                 "                                  a PXE node's later boots): open it, never create it\n"
                 "  --pretty                        indented JSON\n"
-                "  -o, --output FILE               write FILE atomically instead of stdout\n",
+                "  -o, --output FILE               write FILE atomically instead of stdout (a regular\n"
+                "                                  file; never a device or directory)\n",
                 IGNITION_SPEC_VERSION_DEFAULT, IGNITION_FLEET_CA_PATH, IGNITION_SPONSOR_ENV_PATH);
 }
 
-/* Writes `text` to `path` through a temporary file in the same directory:
- * write, fsync, rename, fsync the directory. */
-static int write_atomic(const char *path, const char *text) {
-        _cleanup_free_ char *tmp = NULL, *dir_copy = strdup(path);
-        _cleanup_close_ int fd = -1, dfd = -1;
+/* Writes `text` to `path` as image_output_open() does for images: a new
+ * file that replaces `path` only when complete, and never a device or a
+ * directory (`-o /dev/null` would otherwise replace the device node with
+ * a file, as root). */
+static int write_output(const char *path, const char *text) {
+        _cleanup_(image_output_donep) ImageOutput o = IMAGE_OUTPUT_NULL;
+        _cleanup_free_ char *err = NULL;
         size_t n = strlen(text), done = 0;
-        int r = 0;
+        int r;
 
-        if (!dir_copy || asprintf(&tmp, "%s.XXXXXX", path) < 0)
-                return -ENOMEM;
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        /* public data: readable like any config file */
-        if (fchmod(fd, 0644) < 0)
-                r = -errno;
-        while (r == 0 && done < n) {
-                ssize_t k = write(fd, text + done, n - done);
+        r = image_output_open(path, 0644, -1, &o, &err);
+        if (r < 0) {
+                fprintf(stderr, "strata: ignition: %s: %s\n", path, err ? err : strerror(-r));
+                return r;
+        }
+        while (done < n) {
+                ssize_t k = write(o.fd, text + done, n - done);
 
                 if (k < 0 && errno == EINTR)
                         continue;
-                if (k < 0)
+                if (k < 0) {
                         r = -errno;
-                else
-                        done += (size_t) k;
+                        fprintf(stderr, "strata: ignition: cannot write %s: %s\n", path, strerror(-r));
+                        return r;
+                }
+                done += (size_t) k;
         }
-        if (r == 0 && fsync(fd) < 0)
-                r = -errno;
-        if (r == 0 && rename(tmp, path) < 0)
-                r = -errno;
-        if (r < 0) {
-                unlink(tmp);
-                return r;
-        }
-        dfd = open(dirname(dir_copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) < 0)
-                return -errno;
-        return 0;
+        r = image_output_commit(&o);
+        if (r < 0)
+                fprintf(stderr, "strata: ignition: cannot write %s: %s\n", path, strerror(-r));
+        return r;
 }
 
 static int ignition_render_cmd(int argc, char **argv) {
@@ -109,7 +101,7 @@ static int ignition_render_cmd(int argc, char **argv) {
         _cleanup_spec_ Spec *spec = NULL;
         json_auto_t *config = NULL;
         bool pretty = false;
-        int c, r;
+        int c;
 
         optind = 0;
         while ((c = getopt_long(argc, argv, "o:h", options, NULL)) >= 0) {
@@ -176,12 +168,7 @@ static int ignition_render_cmd(int argc, char **argv) {
         }
         if (asprintf(&file, "%s\n", text) < 0)
                 return EXIT_FAILURE;
-        r = write_atomic(output, file);
-        if (r < 0) {
-                fprintf(stderr, "strata: ignition: cannot write %s: %s\n", output, strerror(-r));
-                return EXIT_FAILURE;
-        }
-        return EXIT_SUCCESS;
+        return write_output(output, file) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 int cmd_ignition(const CliContext *ctx, int argc, char **argv) {

@@ -44,12 +44,13 @@ $(LAB_GUEST_NOTIFY): images/lab-guest/notify-listen.c
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 -static -o $@ $<
 
-# static too: Ignition's stand-in (jansson, libcrypto, and the data: URL
-# decoder of Strata's renderer). The linker warns that libcrypto's static
+# static too: Ignition's stand-in (jansson, libcrypto, the data: URL
+# decoder of Strata's renderer and its whole-file loops). The linker warns that libcrypto's static
 # archive uses dlopen and getaddrinfo: ignition-lite never reaches them.
 LAB_GUEST_IGNITION_SRCS := images/lab-guest/ignition-lite.c images/lab-guest/ignition-lite-config.c \
-	agent/ignition/data-url.c
-$(LAB_GUEST_IGNITION): $(LAB_GUEST_IGNITION_SRCS) images/lab-guest/ignition-lite-config.h agent/ignition/data-url.h
+	agent/ignition/data-url.c agent/core/fileio.c
+$(LAB_GUEST_IGNITION): $(LAB_GUEST_IGNITION_SRCS) images/lab-guest/ignition-lite-config.h agent/ignition/data-url.h \
+		agent/core/fileio.h
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 -Iagent -static -o $@ \
 		$(LAB_GUEST_IGNITION_SRCS) -ljansson -lcrypto -lpthread

@@ -136,20 +136,6 @@ int ak_store_load(const char *dir, TPM2B_PUBLIC *ret_pub, TPM2B_PRIVATE *ret_pri
         return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 /* Writes `data` to a new temp file in dfd, fsynced; its name in `ret`. */
 static int temp_write(int dfd, const char *name, const uint8_t *data, size_t size, char *ret, size_t ret_size) {
         static unsigned counter;
@@ -164,7 +150,7 @@ static int temp_write(int dfd, const char *name, const uint8_t *data, size_t siz
         }
         if (fd < 0)
                 return -errno;
-        r = write_all(fd, data, size);
+        r = write_fd_all(fd, data, size);
         if (r == 0 && fsync(fd) < 0)
                 r = -errno;
         if (r < 0)

@@ -1,4 +1,4 @@
-/* read_fd_capped(): see fileio.h. */
+/* read_fd_capped(), write_fd_all(): see fileio.h. */
 #include "core/fileio.h"
 
 #include <errno.h>
@@ -43,5 +43,24 @@ int read_fd_capped(int fd, size_t max, uint8_t **ret, size_t *ret_size) {
         }
         *ret = n ? take_ptr(buf) : NULL;
         *ret_size = n;
+        return 0;
+}
+
+int write_fd_all(int fd, const void *data, size_t size) {
+        const uint8_t *p = data;
+
+        while (size > 0) {
+                ssize_t k = write(fd, p, size);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        return -EIO;
+                p += k;
+                size -= (size_t) k;
+        }
         return 0;
 }

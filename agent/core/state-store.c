@@ -286,29 +286,13 @@ static int state_store_temp_create(StateStore *s, const char *name, int *ret_fd,
         return -EEXIST;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        return -EIO;
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 /* Writes, flushes and closes the temp file, then renames it over `name`. */
 static int state_store_commit(StateStore *s, int fd, const char *temp, const char *name,
                               const uint8_t *data, size_t size) {
         _cleanup_close_ int owned = fd;
         int r;
 
-        r = write_all(owned, data, size);
+        r = write_fd_all(owned, data, size);
         if (r < 0)
                 return r;
         /* the data must be on disk before the name can point at it */

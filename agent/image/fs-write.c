@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/cleanup.h"
+#include "core/fileio.h"
 #include "image/image.h"
 
 /* ".NAME." + 16 hex digits: the temporary must fit NAME_MAX too. */
@@ -76,21 +77,6 @@ static int tmp_name(const char *name, char *buf, size_t size) {
         return 0;
 }
 
-static int write_all(int fd, const void *data, size_t size) {
-        const char *p = data;
-
-        while (size > 0) {
-                ssize_t k = write(fd, p, size);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                p += k;
-                size -= (size_t) k;
-        }
-        return 0;
-}
-
 int image_fs_write_file(int dir_fd, const char *name, const void *data, size_t size, int src_fd, mode_t mode) {
         char tmp[NAME_MAX + 1];
         _cleanup_close_ int fd = -1;
@@ -104,7 +90,7 @@ int image_fs_write_file(int dir_fd, const char *name, const void *data, size_t s
         fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return -errno;
-        r = data ? write_all(fd, data, size) : image_copy_file(src_fd, fd);
+        r = data ? write_fd_all(fd, data, size) : image_copy_file(src_fd, fd);
         /* owned by root on the node (a setgid directory would lend its group) */
         if (r == 0 && geteuid() == 0 && fchown(fd, 0, 0) < 0)
                 r = -errno;

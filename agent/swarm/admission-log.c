@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/cleanup.h"
+#include "core/fileio.h"
 #include "swarm/admission.h"
 
 #define LOG_TIME_FORMAT "%Y-%m-%dT%H:%M:%SZ"
@@ -96,20 +97,13 @@ char *admission_log_line(const AdmissionRecord *rec, time_t when, const char *pe
 
 int admission_log_append(AdmissionLog *l, const AdmissionRecord *rec, time_t when, const char *peer) {
         _cleanup_free_ char *line = admission_log_line(rec, when, peer), *text = NULL;
-        size_t n, done = 0;
+        int r;
 
         if (!line || asprintf(&text, "%s\n", line) < 0)
                 return -ENOMEM;
-        n = strlen(text);
         /* one write: with O_APPEND the line lands whole at the end */
-        while (done < n) {
-                ssize_t k = write(l->fd, text + done, n - done);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                done += (size_t) k;
-        }
+        r = write_fd_all(l->fd, text, strlen(text));
+        if (r < 0)
+                return r;
         return fsync(l->fd) < 0 ? -errno : 0;
 }

@@ -195,7 +195,7 @@ static int refused(const char *reply, JoinerResult *ret, char **reterr) {
 static int file_write_atomic(const char *dir, const char *name, const void *data, size_t size, mode_t mode) {
         _cleanup_free_ char *path = NULL, *tmp = NULL;
         _cleanup_close_ int fd = -1;
-        const uint8_t *p = data;
+        int r;
 
         if (asprintf(&path, "%s/%s", dir, name) < 0 || asprintf(&tmp, "%s/.%s.tmp", dir, name) < 0)
                 return -ENOMEM;
@@ -203,17 +203,11 @@ static int file_write_atomic(const char *dir, const char *name, const void *data
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
         if (fd < 0)
                 return -errno;
-        while (size > 0) {
-                ssize_t k = write(fd, p, size);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                p += k;
-                size -= (size_t) k;
-        }
+        r = write_fd_all(fd, data, size);
+        if (r < 0)
+                return r;
         if (fsync(fd) < 0 || rename(tmp, path) < 0) {
-                int r = -errno;
+                r = -errno;
                 (void) unlink(tmp);
                 return r;
         }

@@ -25,8 +25,8 @@
  * LAB_MKFS (mke2fs -q -b 4096), LAB_WGET (wget), LAB_KEY_DIR (/run/ignition-lite).
  *
  * Built static (jansson, libcrypto) by images/lab-guest.mk, with its
- * checker and agent/ignition/data-url.c, the decoder Strata's own secret
- * scan uses. */
+ * checker, agent/ignition/data-url.c (the decoder Strata's own secret scan
+ * uses) and agent/core/fileio.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -43,6 +43,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/fileio.h"
 #include "ignition-lite-config.h"
 #include "ignition/data-url.h"
 
@@ -53,19 +54,16 @@
 #define FETCH_TRIES 20
 /* The random LUKS key: 256 bits, like Ignition's generated key file. */
 #define LUKS_KEY_BYTES 32
-#define PATH_MAX_LEN IGNITION_LITE_PATH_MAX
-#define LUKS_MAX IGNITION_LITE_LUKS_MAX
-#define MOUNTS_MAX IGNITION_LITE_MOUNTS_MAX
 
 typedef struct Ctx {
         const char *root;
         const char *strata, *cryptsetup, *mkfs, *wget, *key_dir;
-        char mounted[MOUNTS_MAX][PATH_MAX_LEN];
+        char mounted[IGNITION_LITE_MOUNTS_MAX][IGNITION_LITE_PATH_MAX];
         size_t n_mounted;
         struct {
-                char name[128], device[PATH_MAX_LEN], key[PATH_MAX_LEN];
+                char name[128], device[IGNITION_LITE_PATH_MAX], key[IGNITION_LITE_PATH_MAX];
                 bool open;
-        } luks[LUKS_MAX];
+        } luks[IGNITION_LITE_LUKS_MAX];
         size_t n_luks;
 } Ctx;
 
@@ -122,14 +120,14 @@ static int run_cmd(const char *cmd, const char *const extra[]) {
         return r;
 }
 
-static int join(const Ctx *c, const char *path, char out[PATH_MAX_LEN]) {
-        int n = snprintf(out, PATH_MAX_LEN, "%s%s", strcmp(c->root, "/") == 0 ? "" : c->root, path);
-        return n > 0 && n < PATH_MAX_LEN ? 0 : -ENAMETOOLONG;
+static int join(const Ctx *c, const char *path, char out[IGNITION_LITE_PATH_MAX]) {
+        int n = snprintf(out, IGNITION_LITE_PATH_MAX, "%s%s", strcmp(c->root, "/") == 0 ? "" : c->root, path);
+        return n > 0 && n < IGNITION_LITE_PATH_MAX ? 0 : -ENAMETOOLONG;
 }
 
 /* mkdir -p of path's parents, mode 0755 (Ignition's default for them). */
 static int mkdir_parents(const char *full) {
-        char buf[PATH_MAX_LEN];
+        char buf[IGNITION_LITE_PATH_MAX];
 
         snprintf(buf, sizeof(buf), "%s", full);
         for (char *p = buf + 1; *p; p++) {
@@ -154,66 +152,32 @@ static int sha512_hex(const void *data, size_t n, char out[129]) {
         return 0;
 }
 
+/* The whole file at `path`, at most `max` bytes (read_fd_capped: NULL and
+ * 0 for an empty file). */
 static int read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_size) {
-        FILE *f = fopen(path, "rb");
-        uint8_t *buf = NULL;
-        size_t n = 0, cap = 0;
+        int fd = open(path, O_RDONLY | O_CLOEXEC), r;
 
-        if (!f)
+        if (fd < 0)
                 return -errno;
-        for (;;) {
-                if (n == cap) {
-                        uint8_t *b;
-                        cap = cap ? cap * 2 : 65536;
-                        if (cap > max + 1)
-                                cap = max + 1;
-                        b = realloc(buf, cap + 1);
-                        if (!b) {
-                                free(buf);
-                                fclose(f);
-                                return -ENOMEM;
-                        }
-                        buf = b;
-                }
-                size_t k = fread(buf + n, 1, cap - n, f);
-                n += k;
-                if (n > max) {
-                        free(buf);
-                        fclose(f);
-                        return -E2BIG;
-                }
-                if (k == 0)
-                        break;
-        }
-        fclose(f);
-        if (!buf && !(buf = malloc(1)))
-                return -ENOMEM;
-        buf[n] = '\0';
-        *ret = buf;
-        *ret_size = n;
-        return 0;
+        r = read_fd_capped(fd, max, ret, ret_size);
+        close(fd);
+        return r;
 }
 
 /* Writes data to full via a temporary file and rename, mode `mode`. */
 static int write_atomic(const char *full, const void *data, size_t n, mode_t mode) {
-        char tmp[PATH_MAX_LEN + 16];
-        int fd;
+        char tmp[IGNITION_LITE_PATH_MAX + 16];
+        int fd, r;
 
         snprintf(tmp, sizeof(tmp), "%s.ign-tmp", full);
         fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return -errno;
-        for (size_t off = 0; off < n;) {
-                ssize_t k = write(fd, (const char *) data + off, n - off);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0) {
-                        int e = -errno;
-                        close(fd);
-                        unlink(tmp);
-                        return e;
-                }
-                off += (size_t) k;
+        r = write_fd_all(fd, data, n);
+        if (r < 0) {
+                close(fd);
+                unlink(tmp);
+                return r;
         }
         if (fchmod(fd, mode) < 0 || fsync(fd) < 0 || close(fd) < 0) {
                 int e = -errno;
@@ -231,7 +195,7 @@ static int write_atomic(const char *full, const void *data, size_t n, mode_t mod
 /* The bytes of a contents.source: a data: URL, or http(s) fetched with
  * busybox wget (retried, as Ignition retries fetches). */
 static int fetch_source(const Ctx *c, const char *url, const char *where, uint8_t **ret, size_t *ret_size) {
-        char tmp[PATH_MAX_LEN];
+        char tmp[IGNITION_LITE_PATH_MAX];
         int r;
 
         if (data_url_is(url, strlen(url))) {
@@ -279,7 +243,7 @@ static int device_is_blank(const char *dev) {
 static int apply_luks(Ctx *c, const json_t *e, size_t i) {
         const char *name = json_string_value(json_object_get(e, "name"));
         const char *dev = json_string_value(json_object_get(e, "device"));
-        char where[64], key[PATH_MAX_LEN], *pin = NULL, *config = NULL;
+        char where[64], key[IGNITION_LITE_PATH_MAX], *pin = NULL, *config = NULL;
         unsigned char k[LUKS_KEY_BYTES];
         int fd, r;
 
@@ -378,7 +342,7 @@ static int has_ext_superblock(const char *dev) {
 /* Is dev the mapping of a LUKS volume created by this run? */
 static bool created_here(const Ctx *c, const char *dev) {
         for (size_t i = 0; i < c->n_luks; i++) {
-                char mapper[PATH_MAX_LEN];
+                char mapper[IGNITION_LITE_PATH_MAX];
                 snprintf(mapper, sizeof(mapper), "/dev/mapper/%s", c->luks[i].name);
                 if (c->luks[i].open && strcmp(dev, mapper) == 0)
                         return true;
@@ -390,7 +354,7 @@ static int apply_filesystem(Ctx *c, const json_t *e, size_t i) {
         const char *dev = json_string_value(json_object_get(e, "device"));
         const char *label = json_string_value(json_object_get(e, "label"));
         const char *path = json_string_value(json_object_get(e, "path"));
-        char where[64], full[PATH_MAX_LEN];
+        char where[64], full[IGNITION_LITE_PATH_MAX];
         int r;
 
         snprintf(where, sizeof(where), "$.storage.filesystems[%zu]", i);
@@ -417,7 +381,7 @@ static int apply_filesystem(Ctx *c, const json_t *e, size_t i) {
                 return fail(where, "cannot create %s: %s", full, strerror(errno));
         if (mount(dev, full, "ext4", 0, NULL) < 0)
                 return fail(where, "cannot mount %s on %s: %s", dev, full, strerror(errno));
-        snprintf(c->mounted[c->n_mounted++], PATH_MAX_LEN, "%s", full);
+        snprintf(c->mounted[c->n_mounted++], IGNITION_LITE_PATH_MAX, "%s", full);
         return 0;
 }
 
@@ -430,7 +394,7 @@ static mode_t mode_of(const json_t *e, mode_t dflt) {
 
 static int apply_directory(const Ctx *c, const json_t *e, size_t i) {
         const char *path = json_string_value(json_object_get(e, "path"));
-        char where[64], full[PATH_MAX_LEN];
+        char where[64], full[IGNITION_LITE_PATH_MAX];
         struct stat st;
 
         snprintf(where, sizeof(where), "$.storage.directories[%zu]", i);
@@ -452,7 +416,7 @@ static int apply_file(const Ctx *c, const json_t *e, size_t i) {
         const json_t *contents = json_object_get(e, "contents");
         const char *source = json_string_value(json_object_get(contents, "source"));
         const char *hash = json_string_value(json_object_get(json_object_get(contents, "verification"), "hash"));
-        char where[64], full[PATH_MAX_LEN], hex[129];
+        char where[64], full[IGNITION_LITE_PATH_MAX], hex[129];
         uint8_t *data = NULL;
         size_t n = 0;
         int r;
@@ -481,7 +445,7 @@ static int apply_file(const Ctx *c, const json_t *e, size_t i) {
 static int apply_link(const Ctx *c, const json_t *e, size_t i) {
         const char *path = json_string_value(json_object_get(e, "path"));
         const char *target = json_string_value(json_object_get(e, "target"));
-        char where[64], full[PATH_MAX_LEN];
+        char where[64], full[IGNITION_LITE_PATH_MAX];
 
         snprintf(where, sizeof(where), "$.storage.links[%zu]", i);
         if (join(c, path, full) < 0)
@@ -498,7 +462,7 @@ static int apply_link(const Ctx *c, const json_t *e, size_t i) {
 /* ---- systemd.units ------------------------------------------------------ */
 
 static int write_text(const Ctx *c, const char *path, const char *text, const char *where) {
-        char full[PATH_MAX_LEN];
+        char full[IGNITION_LITE_PATH_MAX];
 
         if (join(c, path, full) < 0 || mkdir_parents(full) < 0)
                 return fail(where, "cannot create the parents of %s", path);
@@ -511,7 +475,7 @@ static int apply_unit(const Ctx *c, const json_t *e, size_t i, FILE *preset) {
         const char *name = json_string_value(json_object_get(e, "name"));
         const char *contents = json_string_value(json_object_get(e, "contents"));
         const json_t *dropins = json_object_get(e, "dropins"), *d, *enabled = json_object_get(e, "enabled");
-        char where[96], path[PATH_MAX_LEN], full[PATH_MAX_LEN];
+        char where[96], path[IGNITION_LITE_PATH_MAX], full[IGNITION_LITE_PATH_MAX];
         size_t k;
 
         snprintf(where, sizeof(where), "$.systemd.units[%zu]", i);
@@ -636,7 +600,7 @@ int main(int argc, char **argv) {
                 fail(file, "cannot read: %s", strerror(-r));
                 return 1;
         }
-        config = json_loadb((const char *) text, n, JSON_REJECT_DUPLICATES, &err);
+        config = json_loadb(text ? (const char *) text : "", n, JSON_REJECT_DUPLICATES, &err);
         free(text);
         if (!config || !json_is_object(config)) {
                 fail("$", "not a JSON object (line %d: %s)", err.line, config ? "" : err.text);

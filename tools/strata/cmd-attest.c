@@ -36,6 +36,7 @@
 #include "attest/attest.h"
 #include "attest/verify.h"
 #include "core/cleanup.h"
+#include "core/fileio.h"
 #include "core/cursor.h"
 #include "strata.h"
 #include "swarm/swarm.h"
@@ -254,22 +255,11 @@ static json_t *evidence_json(const Blob *ek_pub, const Blob *ek_cert, const Blob
 
 static int file_write(int dfd, const char *name, const void *data, size_t size) {
         _cleanup_close_ int fd = -1;
-        const uint8_t *p = data;
 
         fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, ATTEST_OUT_FILE_MODE);
         if (fd < 0)
                 return -errno;
-        while (size > 0) {
-                ssize_t k = write(fd, p, size);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                size -= (size_t) k;
-        }
-        return 0;
+        return write_fd_all(fd, data, size);
 }
 
 static int pcrs_file_build(const PcrValues *v, uint8_t *buf, size_t *ret_size) {

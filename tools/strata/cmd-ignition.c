@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/cleanup.h"
+#include "core/fileio.h"
 #include "core/spec.h"
 #include "image/image.h"
 #include "ignition-cli.h"
@@ -46,7 +47,6 @@ static void usage(void) {
 static int write_output(const char *path, const char *text) {
         _cleanup_(image_output_donep) ImageOutput o = IMAGE_OUTPUT_NULL;
         _cleanup_free_ char *err = NULL;
-        size_t n = strlen(text), done = 0;
         int r;
 
         r = image_output_open(path, 0644, -1, &o, &err);
@@ -54,19 +54,9 @@ static int write_output(const char *path, const char *text) {
                 fprintf(stderr, "strata: ignition: %s: %s\n", path, err ? err : strerror(-r));
                 return r;
         }
-        while (done < n) {
-                ssize_t k = write(o.fd, text + done, n - done);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0) {
-                        r = -errno;
-                        fprintf(stderr, "strata: ignition: cannot write %s: %s\n", path, strerror(-r));
-                        return r;
-                }
-                done += (size_t) k;
-        }
-        r = image_output_commit(&o);
+        r = write_fd_all(o.fd, text, strlen(text));
+        if (r >= 0)
+                r = image_output_commit(&o);
         if (r < 0)
                 fprintf(stderr, "strata: ignition: cannot write %s: %s\n", path, strerror(-r));
         return r;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/cleanup.h"
+#include "core/fileio.h"
 #include "core/secret.h"
 #include "core/strutil.h"
 #include "strata.h"
@@ -59,21 +60,6 @@ static int read_stdin(size_t max, Secret **ret) {
         if (!s)
                 return -ENOMEM;
         *ret = s;
-        return 0;
-}
-
-static int write_all(int fd, const void *p, size_t n) {
-        const uint8_t *b = p;
-        while (n > 0) {
-                ssize_t k = write(fd, b, n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                b += k;
-                n -= (size_t) k;
-        }
         return 0;
 }
 
@@ -194,7 +180,7 @@ static int unseal_encrypt_cmd(int argc, char **argv) {
                         fprintf(stderr, "strata: unseal: encrypt failed: %s\n", strerror(-r));
                 return exit_code(r);
         }
-        r = write_all(STDOUT_FILENO, jwe, strlen(jwe));
+        r = write_fd_all(STDOUT_FILENO, jwe, strlen(jwe));
         if (r < 0) {
                 fprintf(stderr, "strata: unseal: writing the JWE: %s\n", strerror(-r));
                 return UNSEAL_EXIT_FAULT;
@@ -225,7 +211,7 @@ static int unseal_decrypt_cmd(int argc, char **argv) {
                         fprintf(stderr, "strata: unseal: decrypt failed: %s\n", strerror(-r));
                 return exit_code(r);
         }
-        r = write_all(STDOUT_FILENO, pt->data, pt->size);
+        r = write_fd_all(STDOUT_FILENO, pt->data, pt->size);
         if (r < 0) {
                 fprintf(stderr, "strata: unseal: writing the plaintext: %s\n", strerror(-r));
                 return UNSEAL_EXIT_FAULT;

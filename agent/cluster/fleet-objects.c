@@ -53,42 +53,6 @@ char *fleet_kubernetes_version(const char *k0s_version) {
         return plus ? strndup(k0s_version, (size_t) (plus - k0s_version)) : strdup(k0s_version);
 }
 
-/* RFC 1123 label, as the spec's inventory names are. */
-static bool is_dns_label(const char *s) {
-        size_t n = strlen(s);
-
-        if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-                        return false;
-        return true;
-}
-
-/* RFC 1123 name of dot-separated labels, 253 bytes at most; `upper`
- * admits capitals (a host name; a Kubernetes object name is lowercase). */
-static bool is_dns_name(const char *s, size_t n, bool upper) {
-        size_t label = 0;
-
-        if (n == 0 || n > 253)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char ch = s[i];
-                if (ch == '.') {
-                        if (label == 0 || s[i - 1] == '-')
-                                return false;
-                        label = 0;
-                        continue;
-                }
-                if (!((ch >= 'a' && ch <= 'z') || (upper && ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                      ch == '-'))
-                        return false;
-                if ((label == 0 && ch == '-') || ++label > 63)
-                        return false;
-        }
-        return s[n - 1] != '-' && s[n - 1] != '.';
-}
-
 /* A host as the objects carry it (a RemoteMachine's address, the
  * endpoint): an IP literal or a DNS name, nothing a URL or a providerID
  * could be bent by. */
@@ -102,7 +66,7 @@ static bool is_host(const char *s, size_t n) {
                 if (inet_pton(AF_INET, buf, addr) == 1 || inet_pton(AF_INET6, buf, addr) == 1)
                         return true;
         }
-        return is_dns_name(s, n, true);
+        return dns_name_is_valid(s, n, true);
 }
 
 static bool is_controller(const FleetMember *m) {
@@ -147,7 +111,7 @@ int fleet_members_from_status(const json_t *spec, const json_t *status, FleetMem
                                                 "members[%zu] (\"%s\"): address must be an IP address or a DNS name",
                                                 i, name);
                 if (node && !json_is_null(node) &&
-                    !(json_is_string(node) && is_dns_name(json_string_value(node), json_string_length(node), false)))
+                    !(json_is_string(node) && dns_name_is_valid(json_string_value(node), json_string_length(node), false)))
                         return error_detail_set(reterr, -EINVAL,
                                                 "members[%zu] (\"%s\"): node must be a Node name (a lowercase DNS "
                                                 "subdomain)",
@@ -381,7 +345,7 @@ int fleet_objects_build(const json_t *spec, const FleetMember *members, size_t n
         b.port = cfg->endpoint_port ? cfg->endpoint_port : FLEET_ENDPOINT_PORT_DEFAULT;
         for (size_t i = 0; i < n_members; i++) {
                 const FleetMember *m = &members[i];
-                if (!m->name || !is_dns_label(m->name))
+                if (!m->name || !dns_label_is_valid(m->name))
                         return error_detail_set(reterr, -EINVAL, "member %zu: \"%s\" is not a DNS label", i,
                                     m->name ? m->name : "(null)");
                 if (!streq_ptr(m->role, "seed") && !streq_ptr(m->role, "controller") &&

@@ -1,6 +1,6 @@
 /* strutil: small string helpers that several parsers share: one hex digit,
  * membership in a NULL-terminated table of strings (reason codes), equality,
- * copying optional strings. */
+ * copying optional strings, DNS names. */
 #pragma once
 
 #include <stdbool.h>
@@ -44,4 +44,34 @@ static inline char *strdup_or_null(const char *s, bool *oom) {
         if (!d)
                 *oom = true;
         return d;
+}
+
+/* An RFC 1123 host name: dot-separated labels of letters, digits and '-'
+ * (not at either end of a label), 63 bytes a label, 253 in all. `upper`
+ * admits capitals (a host name; a Kubernetes object name is lowercase). */
+static inline bool dns_name_is_valid(const char *s, size_t n, bool upper) {
+        size_t label = 0;
+
+        if (n == 0 || n > 253)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char ch = s[i];
+                if (ch == '.') {
+                        if (label == 0 || s[i - 1] == '-')
+                                return false;
+                        label = 0;
+                        continue;
+                }
+                if (!((ch >= 'a' && ch <= 'z') || (upper && ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                      ch == '-'))
+                        return false;
+                if ((label == 0 && ch == '-') || ++label > 63)
+                        return false;
+        }
+        return s[n - 1] != '-' && s[n - 1] != '.';
+}
+
+/* One lowercase label (NULL: no): a machine's name in the inventory. */
+static inline bool dns_label_is_valid(const char *s) {
+        return s && !strchr(s, '.') && dns_name_is_valid(s, strlen(s), false);
 }

@@ -13,6 +13,7 @@
 #include <jose/jose.h>
 
 #include "core/cleanup.h"
+#include "core/strutil.h"
 #include "core/error-detail.h"
 #include "swarm/admission.h"
 
@@ -118,15 +119,11 @@ static const Field bundle_fields[] = {
 
 /* ---- helpers ---- */
 
-bool admission_machine_is_valid(const char *s) {
-        size_t n = s ? strlen(s) : 0;
+/* a label is at most 63 bytes, the most a certificate's name holds */
+_Static_assert(ADMISSION_MACHINE_MAX == 63, "a machine name is one DNS label");
 
-        if (n == 0 || n > ADMISSION_MACHINE_MAX || s[0] == '-' || s[n - 1] == '-')
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-                        return false;
-        return true;
+bool admission_machine_is_valid(const char *s) {
+        return dns_label_is_valid(s);
 }
 
 static bool pem_is_certificate(const char *s, size_t n) {

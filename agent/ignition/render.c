@@ -171,17 +171,6 @@ static void volume_done(Volume *v) {
         free(v->cryptsetup_unit);
 }
 
-/* Ignition's clevis binding for the spec's unseal policy. Its own form
- * ({tang, tpm2, threshold}) binds tpm2 with no PCR policy at all: Ignition
- * (luks.go) hands clevis "tpm2": {}. So when the policy binds tpm2 to
- * PCRs, the binding is a custom sss pin whose config is the policy's
- * clevis config as unseal_policy_config() builds it for stratad and
- * `strata unseal policy` (one builder, so Ignition's binding and a later
- * `strata unseal luks-bind`/regen from the spec agree), with needsNetwork
- * so Ignition brings the network up in the initramfs for tang. Without
- * PCRs both forms bind the same, and Ignition's own form is kept: Ignition
- * fetches the tang advertisements itself first, retrying until the
- * network is up. */
 /* A tang server's advertisement copied into the spec goes into the custom
  * pin's config, where clevis binds to it offline: checked here as clevis
  * would check it (signed by the thumbprint's key), so a stale or mistyped
@@ -203,6 +192,17 @@ static int adv_check(const json_t *t, size_t i, char **reterr) {
         return 0;
 }
 
+/* Ignition's clevis binding for the spec's unseal policy. Its own form
+ * ({tang, tpm2, threshold}) binds tpm2 with no PCR policy at all: Ignition
+ * (luks.go) hands clevis "tpm2": {}. So when the policy binds tpm2 to
+ * PCRs, the binding is a custom sss pin whose config is the policy's
+ * clevis config as unseal_policy_config() builds it for stratad and
+ * `strata unseal policy` (one builder, so Ignition's binding and a later
+ * `strata unseal luks-bind`/regen from the spec agree), with needsNetwork
+ * so Ignition brings the network up in the initramfs for tang. Without
+ * PCRs both forms bind the same, and Ignition's own form is kept: Ignition
+ * fetches the tang advertisements itself first, retrying until the
+ * network is up. */
 static int clevis_build(const json_t *root, json_t **ret, char **reterr) {
         const json_t *unseal = json_object_get(root, "unseal"), *tpm2 = json_object_get(unseal, "tpm2");
         const json_t *tang = json_object_get(root, "tang"), *t;

@@ -136,7 +136,7 @@ enum {
 /* The seed reads its config from its own disk, so nothing has waited for
  * its network when Ignition binds the data volume; with PCRs the binding
  * is a custom pin, which asks each tang server once (ignition/README.md,
- * "Not handled yet"). A copied advertisement ($.tang[].adv) avoids that. */
+ * "Binding offline"). A copied advertisement ($.tang[].adv) avoids that. */
 static void warn_online_tang_bind(const json_t *spec) {
         const json_t *unseal = json_object_get(spec, "unseal"), *tpm2 = json_object_get(unseal, "tpm2"), *t;
         size_t i;

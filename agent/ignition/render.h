@@ -165,9 +165,12 @@ int ignition_lint(const json_t *config, char **reterr);
  * armour; JWT/JWS/JWE compact tokens; Kubernetes bootstrap tokens
  * (abcdef.0123456789abcdef); k0s join tokens (base64 of gzip) and k3s
  * tokens; AWS, GitHub and Slack key shapes; URLs with a password; long
- * base64 runs with many distinct symbols (random, so key-like). data: URLs
- * are decoded first, JSON inside them is scanned as JSON, and binary data
- * in them is refused (it cannot be told apart from a key).
+ * base64 runs with many distinct symbols (random, so key-like); property
+ * names are checked for the shapes too. data: URLs are decoded first, JSON
+ * inside them or inside a string (a custom clevis pin's config) is scanned
+ * as JSON, and binary data in them is refused (it cannot be told apart from
+ * a key). A tang advertisement (a JWS of public keys only, its signature
+ * verifying) passes; its headers are scanned.
  * Returns 0 if nothing was found, -EPERM with "PATH: WHAT" in *reterr for
  * the first hit (the secret itself is never quoted), -ENOMEM. */
 int ignition_scan_secrets(const json_t *config, char **reterr);
